@@ -1,0 +1,48 @@
+"""The `affectlab` command: a thin Typer layer over the Python API (one module per command group)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from affectlab.errors import AffectlabError
+
+app = typer.Typer(
+    name="affectlab",
+    help="Train, compare and run multi-task facial affect models (expression, valence, arousal).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_all() -> None:
+    from affectlab.cli import (
+        bench_cmd,
+        export_cmd,
+        synth_cmd,
+        data_cmd,
+        demo_cmd,
+        eval_cmd,
+        predict_cmd,
+        serve_cmd,
+        train_cmd,
+    )
+
+    for module in (synth_cmd, data_cmd, train_cmd, eval_cmd, predict_cmd, export_cmd, serve_cmd, bench_cmd, demo_cmd):
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Run the CLI; library errors become a one-line message and exit status 1."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except AffectlabError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
