@@ -1,1 +1,47 @@
-"""affectlab.data."""
+"""affectlab.data: read AffectNet layouts, validate them, and pack them into a fast store.
+
+Public API: :func:`open_split`, :func:`open_store`, :func:`prepare`, :func:`validate_dataset`,
+:func:`detect_layout`, :class:`ValidationReport`, :class:`FaceSplit`, :class:`Store`. Submodules are
+imported on first use so that ``import affectlab.data`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from affectlab.data.readers import detect_layout
+    from affectlab.data.splits import FaceSplit, open_split
+    from affectlab.data.store import Store, open_store, prepare
+    from affectlab.data.validation import ValidationReport, validate_dataset
+
+_EXPORTS: dict[str, str] = {
+    "detect_layout": "affectlab.data.readers",
+    "open_split": "affectlab.data.splits",
+    "FaceSplit": "affectlab.data.splits",
+    "open_store": "affectlab.data.store",
+    "prepare": "affectlab.data.store",
+    "Store": "affectlab.data.store",
+    "validate_dataset": "affectlab.data.validation",
+    "ValidationReport": "affectlab.data.validation",
+}
+
+__all__ = [
+    "FaceSplit",
+    "Store",
+    "ValidationReport",
+    "detect_layout",
+    "open_split",
+    "open_store",
+    "prepare",
+    "validate_dataset",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'affectlab.data' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,86 @@
+"""Generic manifest CSV ``path,expression,valence,arousal[,split]`` (empty cells are missing labels)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from affectlab.data.readers.base import (
+    SPLITS,
+    DuplicateGuard,
+    LabelPolicy,
+    Problems,
+    Record,
+    build_record,
+    require_columns,
+)
+from affectlab.errors import AffectlabError
+
+SPLIT_FILES: dict[str, str] = {"train": "train.csv", "val": "val.csv"}
+
+
+def manifest_files(root: Path) -> list[tuple[Path, str | None]]:
+    """Return the CSV files of a manifest dataset with their split (None: taken from a ``split`` column)."""
+    if root.is_file():
+        return [(root, None)]
+    return [(root / name, split) for split, name in SPLIT_FILES.items() if (root / name).is_file()]
+
+
+def matches(root: Path) -> bool:
+    """Return True if ``root`` is a CSV file or a folder with train.csv/val.csv."""
+    return (root.is_file() and root.suffix.lower() == ".csv") or bool(manifest_files(root))
+
+
+def _read_csv(
+    csv_path: Path,
+    fixed_split: str | None,
+    policy: LabelPolicy,
+    problems: Problems,
+    guard: DuplicateGuard,
+    out: dict[str, list[Record]],
+) -> None:
+    try:
+        handle = csv_path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise AffectlabError(f"{csv_path}: cannot read ({exc})") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        require_columns(reader.fieldnames, ("path",), str(csv_path))
+        for row in reader:
+            where = f"{csv_path}:{reader.line_num}"
+            rel = (row.get("path") or "").strip()
+            split = fixed_split or (row.get("split") or "train").strip().lower()
+            if split in ("valid", "validation"):
+                split = "val"
+            if split not in SPLITS:
+                problems.reject("bad_row", where, f"split {split!r} is not one of {', '.join(SPLITS)}")
+                continue
+            if not rel:
+                problems.reject("bad_row", where, "empty path; expected an image path")
+                continue
+            if not guard.accept(problems, split, rel, where):
+                continue
+            path = Path(rel) if Path(rel).is_absolute() else csv_path.parent / rel
+            record = build_record(
+                problems,
+                policy,
+                path=path,
+                split=split,
+                source_id=rel,
+                origin=where,
+                expression=row.get("expression"),
+                valence=row.get("valence"),
+                arousal=row.get("arousal"),
+                allow_names=True,
+            )
+            if record is not None:
+                out.setdefault(split, []).append(record)
+
+
+def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[Record]]:
+    """Read the manifest CSV(s) into records; relative paths are relative to the CSV's folder."""
+    out: dict[str, list[Record]] = {}
+    guard = DuplicateGuard()
+    for csv_path, split in manifest_files(root):
+        _read_csv(csv_path, split, policy, problems, guard, out)
+    return out

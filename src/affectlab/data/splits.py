@@ -1,0 +1,200 @@
+"""FaceSplit: one split of a prepared store (memory-mapped batches) or of a raw layout (per-item decoding)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectlab.data.images import ImageProblem, load_face
+from affectlab.data.readers import Record
+from affectlab.errors import AffectlabError
+from affectlab.preprocess import Preprocess
+
+logger = logging.getLogger(__name__)
+
+
+class FaceSplit(ABC):
+    """A split of faces with labels; ``get_batch`` returns numpy arrays (see docs/ARCHITECTURE.md)."""
+
+    class_names: tuple[str, ...]
+    image_size: int
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of samples."""
+
+    @abstractmethod
+    def labels(self) -> dict[str, np.ndarray]:
+        """Return all labels (``expression`` int64, ``valence``, ``arousal`` float32) without images."""
+
+    @abstractmethod
+    def _images(self, indices: np.ndarray) -> np.ndarray:
+        """Return images (B, S, S, 3) uint8 for valid, in-range indices, in the given order."""
+
+    def _check_indices(self, indices: Any) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise AffectlabError(f"index out of range for a split of {n} samples: {idx.min()}..{idx.max()}")
+        return np.where(idx < 0, idx + n, idx)
+
+    def get_batch(self, indices: Any) -> dict[str, np.ndarray]:
+        """Return ``image`` (B, S, S, 3) uint8, ``expression``, ``valence``, ``arousal`` and ``index``."""
+        idx = self._check_indices(indices)
+        labels = self.labels()
+        return {
+            "image": self._images(idx),
+            "expression": labels["expression"][idx],
+            "valence": labels["valence"][idx],
+            "arousal": labels["arousal"][idx],
+            "index": idx,
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Return one sample (the batch of one, unbatched)."""
+        batch = self.get_batch(np.array([index]))
+        return {key: value[0] for key, value in batch.items()}
+
+
+class StoreSplit(FaceSplit):
+    """A split of a prepared store; images are memory-mapped (lazily, so it pickles into loader workers)."""
+
+    def __init__(self, folder: Path, class_names: tuple[str, ...], image_size: int) -> None:
+        self.folder = folder
+        self.class_names = class_names
+        self.image_size = image_size
+        with np.load(folder / "labels.npz") as data:
+            self._labels = {key: data[key] for key in data.files}
+        self._ids: list[str] | None = None
+        self._mmap: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_mmap"] = None
+        return state
+
+    def __len__(self) -> int:
+        return len(self._labels["expression"])
+
+    def labels(self) -> dict[str, np.ndarray]:
+        """Return all labels (and ``landmarks`` (N, 68, 2), NaN where missing, if the source had them)."""
+        return self._labels
+
+    def ids(self) -> list[str]:
+        """Return the source id of every sample, in order."""
+        if self._ids is None:
+            self._ids = (self.folder / "ids.txt").read_text(encoding="utf-8").splitlines()
+        return self._ids
+
+    def _images(self, indices: np.ndarray) -> np.ndarray:
+        if self._mmap is None:
+            self._mmap = np.load(self.folder / "images.npy", mmap_mode="r")
+        order = np.argsort(indices, kind="stable")
+        out = np.empty((len(indices), self.image_size, self.image_size, 3), dtype=np.uint8)
+        out[order] = self._mmap[indices[order]]
+        return out
+
+
+class RawSplit(FaceSplit):
+    """A split of a raw layout, decoded and resized per item (picklable: run it in loader workers)."""
+
+    def __init__(
+        self, records: list[Record], class_names: tuple[str, ...], image_size: int, margin: float
+    ) -> None:
+        self.records = records
+        self.class_names = class_names
+        self.image_size = image_size
+        self.margin = margin
+        self._labels: dict[str, np.ndarray] = {
+            "expression": np.array([r.expression for r in records], dtype=np.int64),
+            "valence": np.array([r.valence for r in records], dtype=np.float32),
+            "arousal": np.array([r.arousal for r in records], dtype=np.float32),
+        }
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def labels(self) -> dict[str, np.ndarray]:
+        """Return all labels."""
+        return self._labels
+
+    def ids(self) -> list[str]:
+        """Return the source id of every sample, in order."""
+        return [r.source_id for r in self.records]
+
+    def _images(self, indices: np.ndarray) -> np.ndarray:
+        out = np.empty((len(indices), self.image_size, self.image_size, 3), dtype=np.uint8)
+        for slot, index in enumerate(indices):
+            record = self.records[int(index)]
+            try:
+                pixels, _, _ = load_face(record.path, record.box, self.image_size, self.margin)
+            except ImageProblem as exc:
+                raise AffectlabError(
+                    f"{record.origin}: {exc.detail} [{exc.reason}]; "
+                    "run `affectlab validate` or `affectlab prepare`"
+                ) from exc
+            assert pixels is not None
+            out[slot] = pixels
+        return out
+
+
+def open_split(
+    path: str | Path,
+    split: str = "train",
+    size: int | None = None,
+    num_classes: int = 8,
+    *,
+    margin: float | None = None,
+    check_images: bool = True,
+    workers: int | None = None,
+) -> FaceSplit:
+    """Open one split of a prepared store or a raw layout (raw: bad items are skipped and counted)."""
+    from affectlab.data.store import MANIFEST, open_store
+    from affectlab.labels import class_names
+
+    root = Path(path)
+    names = class_names(num_classes)
+    if root.is_dir() and (root / MANIFEST).exists():
+        store = open_store(root)
+        if store.num_classes != num_classes:
+            raise AffectlabError(
+                f"{root}: store was prepared with {store.num_classes} classes {list(store.class_names)}, "
+                f"but {num_classes} were requested; re-run `affectlab prepare --num-classes {num_classes}` "
+                f"or use num_classes={store.num_classes}"
+            )
+        if size is not None and size != store.image_size:
+            raise AffectlabError(
+                f"{root}: store images are {store.image_size} px, but size={size} was requested; "
+                f"re-run `affectlab prepare --size {size}` or use size={store.image_size}"
+            )
+        if margin is not None and not math.isclose(margin, store.crop_margin):
+            raise AffectlabError(
+                f"{root}: store was cropped with margin {store.crop_margin}, "
+                f"but margin={margin} was requested"
+            )
+        return store.split(split)
+    from affectlab.data.validation import accepted_records
+
+    layout, records, report = accepted_records(
+        root, split, num_classes=num_classes, check_images=check_images, workers=workers
+    )
+    if not records:
+        raise AffectlabError(
+            f"{root}: no usable samples in the {split!r} split ({report.total_rejected} skipped)"
+        )
+    defaults = Preprocess()
+    image_size = defaults.size if size is None else size
+    logger.info(
+        "%s: %d %s samples (%s layout, decoded per item at %d px)",
+        root,
+        len(records),
+        split,
+        layout,
+        image_size,
+    )
+    return RawSplit(records, names, image_size, defaults.crop_margin if margin is None else margin)
