@@ -1,0 +1,177 @@
+"""Per-face results, per-frame groups, the run summary, and the JSON Lines / CSV writers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import numpy as np
+
+from affectlab.errors import AffectlabError
+
+#: Output columns before the per-class probabilities (`prob_<class>`, in the model's class order).
+LEADING_COLUMNS: tuple[str, ...] = (
+    "source",
+    "frame",
+    "time_s",
+    "face",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+    "score",
+    "expression",
+)
+#: Output columns after the probabilities.
+TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal")
+
+
+def result_columns(class_names: Sequence[str]) -> list[str]:
+    """Return the documented output columns for a model's class names."""
+    return [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS]
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """What the model says about one face in one image or video frame."""
+
+    source: str
+    frame: int
+    time_s: float | None
+    face: int
+    box: tuple[float, float, float, float]
+    score: float
+    expression: str
+    probabilities: dict[str, float]
+    valence: float
+    arousal: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (box as [x, y, w, h], probabilities as {class: p})."""
+        return {
+            "source": self.source,
+            "frame": self.frame,
+            "time_s": self.time_s,
+            "face": self.face,
+            "box": [round(float(v), 2) for v in self.box],
+            "score": self.score,
+            "expression": self.expression,
+            "probabilities": dict(self.probabilities),
+            "valence": self.valence,
+            "arousal": self.arousal,
+        }
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the flat output row (the documented columns)."""
+        x, y, w, h = (round(float(v), 2) for v in self.box)
+        row: dict[str, Any] = {
+            "source": self.source,
+            "frame": self.frame,
+            "time_s": None if self.time_s is None else round(self.time_s, 4),
+            "face": self.face,
+            "box_x": x,
+            "box_y": y,
+            "box_w": w,
+            "box_h": h,
+            "score": round(self.score, 5),
+            "expression": self.expression,
+        }
+        row.update({f"prob_{name}": round(p, 6) for name, p in self.probabilities.items()})
+        row["valence"] = round(self.valence, 6)
+        row["arousal"] = round(self.arousal, 6)
+        return row
+
+
+@dataclass
+class FrameResult:
+    """All faces of one image or video frame; `error` is set (and faces empty) when it could not be read."""
+
+    source: str
+    frame: int
+    time_s: float | None
+    faces: list[FaceResult]
+    image: np.ndarray | None = None
+    error: str | None = None
+
+
+@dataclass
+class Summary:
+    """Counts for one predict run."""
+
+    files: int = 0
+    videos: int = 0
+    frames: int = 0
+    faces: int = 0
+    no_face: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, result: FrameResult) -> None:
+        """Count one processed image/frame."""
+        if result.error is not None:
+            self.errors.append((result.source, result.error))
+            return
+        self.frames += 1
+        self.faces += len(result.faces)
+        self.no_face += not result.faces
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "files": self.files,
+            "videos": self.videos,
+            "frames": self.frames,
+            "faces": self.faces,
+            "no_face": self.no_face,
+            "errors": [{"source": s, "error": e} for s, e in self.errors],
+            "seconds": round(self.seconds, 3),
+            "faces_per_s": round(self.faces / self.seconds, 2) if self.seconds > 0 else None,
+        }
+
+
+class ResultWriter:
+    """Stream rows to a .jsonl (one object per face) or .csv file, chosen by the file's suffix."""
+
+    def __init__(self, path: str | Path, class_names: Sequence[str]) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".jsonl", ".csv"):
+            raise AffectlabError(f"output file {self.path} must end in .jsonl or .csv")
+        self.columns = result_columns(class_names)
+        self.format = suffix[1:]
+        self.rows = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = self.path.open("w", newline="" if self.format == "csv" else None)
+        self._csv: Any = None
+        if self.format == "csv":
+            self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
+            self._csv.writeheader()
+
+    def write(self, faces: Sequence[FaceResult]) -> None:
+        """Append one row per face."""
+        for face in faces:
+            row = face.to_row()
+            if list(row) != self.columns:
+                raise AffectlabError(f"result columns {list(row)} differ from the header {self.columns}")
+            if self._csv is not None:
+                self._csv.writerow({k: "" if v is None else v for k, v in row.items()})
+            else:
+                self._file.write(json.dumps(row) + "\n")
+            self.rows += 1
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self._file.close()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
