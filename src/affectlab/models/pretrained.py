@@ -1,0 +1,98 @@
+"""Pretrained backbone weights: torchvision's ImageNet checkpoints (online, cached) or a local file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from affectlab.errors import AffectlabError
+
+if TYPE_CHECKING:
+    from affectlab.models.registry import AffectModel
+
+log = logging.getLogger(__name__)
+
+
+def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
+    """Return torchvision's ImageNet weights for `arch`, downloading them into the torch cache once."""
+    import torchvision
+
+    from affectlab.models.registry import model_spec
+
+    enum_name = model_spec(arch).imagenet_weights
+    if enum_name is None:
+        raise AffectlabError(
+            f"no ImageNet weights registered for {arch!r}; pass pretrained=PATH to a local file"
+        )
+    weights = getattr(torchvision.models, enum_name).DEFAULT
+    try:
+        # weights_only=True: torch.hub's own default is False (full unpickling) even for plain state dicts.
+        return weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
+    except Exception as exc:  # network errors come in many types (URLError, OSError, HTTPError, hash errors)
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        raise AffectlabError(
+            f"could not fetch ImageNet weights for {arch} ({type(exc).__name__}: {exc}). Two ways out: "
+            f"go online once (the file is then cached in {cache} and later runs work offline), or download "
+            f"{weights.url} elsewhere and pass pretrained=PATH (CLI: --set model.pretrained=PATH) "
+            "to the local file"
+        ) from exc
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from .safetensors (by content), or from a torch .pth file with weights_only=True."""
+    path = Path(path)
+    if not path.is_file():
+        raise AffectlabError(f"pretrained weights file not found: {path}")
+    from affectlab.models.weights import sniff_format
+
+    if sniff_format(path) == "safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own SafetensorError
+            raise AffectlabError(f"{path}: unreadable safetensors file ({exc})") from exc
+    # weights_only=True restricts unpickling to tensors and containers; still, load only files you trust.
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise AffectlabError(f"{path}: not a readable state dict ({exc})") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise AffectlabError(f"{path}: expected a state dict (name -> tensor)")
+    return obj
+
+
+def load_pretrained_backbone(model: AffectModel, pretrained: str | Path) -> None:
+    """Load 'imagenet' or a local torchvision-shaped state dict into the model's backbone.
+
+    The backbone is loaded strictly: every key must be present with the right shape; the ImageNet classifier
+    (`fc.*` / `classifier.*`) is dropped. An affectlab weights file also works (its `backbone.*` part).
+    """
+    arch, head_attr = model.arch, model.head_attr
+    state = imagenet_state_dict(arch) if str(pretrained) == "imagenet" else read_state_dict(pretrained)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if any(k.startswith("backbone.") for k in state):  # an affectlab model: keep its backbone, drop its heads
+        state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+    state = {k: v for k, v in state.items() if not k.startswith(f"{head_attr}.")}
+    backbone = model.backbone
+    expected = backbone.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise AffectlabError(
+            f"pretrained weights {pretrained} do not fit the {arch} backbone: {len(missing)} missing keys "
+            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise AffectlabError(
+                f"pretrained weights {pretrained}: {key} has shape {tuple(tensor.shape)}, "
+                f"the {arch} backbone needs {tuple(expected[key].shape)}"
+            )
+    backbone.load_state_dict(state)
+    log.info("loaded pretrained %s backbone weights from %s", arch, pretrained)

@@ -1,0 +1,160 @@
+"""Architecture registry and the multi-task model: one shared backbone, three named heads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from affectlab.errors import AffectlabError
+
+#: Output names, in the order ONNX exports and reports use them.
+OUTPUTS: tuple[str, ...] = ("expression", "valence", "arousal")
+#: How valence/arousal are bounded: tanh (affectlab training) or clamp (original-study imports).
+VA_ACTIVATIONS: tuple[str, ...] = ("tanh", "clamp")
+
+
+@dataclass
+class Backbone:
+    """A torchvision network whose classifier slot (`head_attr`) has been emptied; outputs (N, features)."""
+
+    module: nn.Module
+    features: int
+    head_attr: str
+
+
+BackboneFactory = Callable[[], Backbone]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered architecture: its backbone factory and the torchvision ImageNet weights enum, if any."""
+
+    name: str
+    factory: BackboneFactory
+    imagenet_weights: str | None = None
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: str, imagenet_weights: str | None = None
+) -> Callable[[BackboneFactory], BackboneFactory]:
+    """Register a backbone factory under an architecture name (timm-style decorator)."""
+
+    def wrap(fn: BackboneFactory) -> BackboneFactory:
+        _REGISTRY[name] = ModelSpec(name, fn, imagenet_weights)
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Return the registered architecture names."""
+    return sorted(_REGISTRY)
+
+
+def model_spec(arch: str) -> ModelSpec:
+    """Return the registry entry of `arch`, or raise an error listing the available ones."""
+    if arch not in _REGISTRY:
+        raise AffectlabError(f"unknown architecture {arch!r}; available: {', '.join(list_models())}")
+    return _REGISTRY[arch]
+
+
+def torchvision_backbone(name: str, head_attr: str) -> Backbone:
+    """Build torchvision model `name` without weights and replace its classifier slot by Identity."""
+    import torchvision
+
+    net = getattr(torchvision.models, name)(weights=None)
+    head = getattr(net, head_attr)
+    linears = (
+        [head] if isinstance(head, nn.Linear) else [m for m in head.modules() if isinstance(m, nn.Linear)]
+    )
+    if not linears:
+        raise AffectlabError(f"torchvision {name}.{head_attr} holds no Linear layer to take the width from")
+    setattr(net, head_attr, nn.Identity())
+    return Backbone(net, linears[0].in_features, head_attr)
+
+
+@register_model("resnet18", imagenet_weights="ResNet18_Weights")
+def _resnet18() -> Backbone:
+    return torchvision_backbone("resnet18", "fc")
+
+
+@register_model("resnet50", imagenet_weights="ResNet50_Weights")
+def _resnet50() -> Backbone:
+    return torchvision_backbone("resnet50", "fc")
+
+
+@register_model("mobilenet_v2", imagenet_weights="MobileNet_V2_Weights")
+def _mobilenet_v2() -> Backbone:
+    return torchvision_backbone("mobilenet_v2", "classifier")
+
+
+@register_model("efficientnet_b1", imagenet_weights="EfficientNet_B1_Weights")
+def _efficientnet_b1() -> Backbone:
+    return torchvision_backbone("efficientnet_b1", "classifier")
+
+
+class AffectModel(nn.Module):
+    """Shared backbone with `expression` logits and tanh-bounded `valence` and `arousal` heads."""
+
+    def __init__(
+        self,
+        arch: str,
+        backbone: Backbone,
+        num_classes: int,
+        dropout: float = 0.0,
+        va_activation: str = "tanh",
+    ) -> None:
+        super().__init__()
+        if va_activation not in VA_ACTIVATIONS:
+            raise AffectlabError(f"va_activation must be one of {VA_ACTIVATIONS}, got {va_activation!r}")
+        self.arch = arch
+        self.va_activation = va_activation
+        self.num_classes = num_classes
+        self.num_features = backbone.features
+        self.head_attr = backbone.head_attr
+        self.backbone = backbone.module
+        self.dropout = nn.Dropout(dropout)
+        self.expression = nn.Linear(backbone.features, num_classes)
+        self.valence = nn.Linear(backbone.features, 1)
+        self.arousal = nn.Linear(backbone.features, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Map a normalised NCHW batch to expression logits (N, C), valence (N,) and arousal (N,)."""
+        feats = self.dropout(self.backbone(x))
+        return {
+            "expression": self.expression(feats),
+            "valence": self._bound(self.valence(feats)).squeeze(-1),
+            "arousal": self._bound(self.arousal(feats)).squeeze(-1),
+        }
+
+    def _bound(self, x: torch.Tensor) -> torch.Tensor:
+        """Bound a valence/arousal output to [-1, 1]: tanh (default, trainable) or clamp (legacy imports)."""
+        return torch.tanh(x) if self.va_activation == "tanh" else torch.clamp(x, -1.0, 1.0)
+
+
+def build_model(
+    arch: str,
+    num_classes: int = 8,
+    pretrained: str | Path | None = None,
+    dropout: float = 0.0,
+    va_activation: str = "tanh",
+) -> AffectModel:
+    """Build a registered architecture as a multi-task model, optionally from pretrained backbone weights."""
+    spec = model_spec(arch)
+    if num_classes < 2:
+        raise AffectlabError(f"num_classes must be at least 2, got {num_classes}")
+    if not 0.0 <= dropout < 1.0:
+        raise AffectlabError(f"dropout must be in [0, 1), got {dropout}")
+    model = AffectModel(arch, spec.factory(), num_classes, dropout, va_activation)
+    if pretrained is not None and str(pretrained) not in ("", "none", "None"):
+        from affectlab.models.pretrained import load_pretrained_backbone
+
+        load_pretrained_backbone(model, pretrained)
+    return model
