@@ -1,9 +1,36 @@
-"""CLI commands (placeholder until this command group lands)."""
+"""`affectlab demo`: the main job on the embedded dataset."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def demo(
+    out: Path = typer.Option(Path("outputs/demo"), "--out", help="folder for data, runs and the report"),
+    train: int = typer.Option(6000, "--train", help="generated training images"),
+    val: int = typer.Option(800, "--val", help="generated validation images (balanced)"),
+    size: int = typer.Option(48, "--size", help="training image size in pixels"),
+    epochs: int = typer.Option(4, "--epochs", help="epochs per architecture"),
+    archs: str = typer.Option("resnet18,mobilenet_v2,efficientnet_b1", "--archs", help="comma-separated"),
+    config: str | None = typer.Option(None, "--config", help="training config (default configs/demo.yaml)"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Generate AffectNet-shaped data, prepare it, train and compare the three architectures, write the report."""
+    from affectlab.demo import DemoSettings, run_demo
+    from affectlab.reports.compare_report import headline_table
+
+    settings = DemoSettings(
+        train=train, val=val, size=size, epochs=epochs, seed=seed, config=config,
+        archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
+    )
+    result = run_demo(out, settings)
+    typer.echo(headline_table(result.comparison))
+    typer.echo(f"report: {result.report_html.resolve()}")
+    typer.echo(f"demo finished in {result.seconds / 60:.1f} min")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add the demo command."""
+    app.command("demo")(demo)
