@@ -1,9 +1,42 @@
-"""CLI commands (placeholder until this command group lands)."""
+"""`affectlab synth`: generate the embedded AffectNet-shaped synthetic dataset."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from affectlab.data.synth import LAYOUTS, generate
+from affectlab.errors import AffectlabError
+
+
+def synth(
+    out: Path = typer.Argument(..., help="Output folder: new, empty, or a previous synth output."),
+    train: int = typer.Option(10000, "--train", help="Training images (AffectNet class imbalance)."),
+    val: int = typer.Option(1000, "--val", help="Validation images (balanced over the 8 classes)."),
+    size: int = typer.Option(112, "--size", help="Face image side in pixels (official: face box side)."),
+    layout: str = typer.Option("repackaged", "--layout", help=f"One of: {', '.join(LAYOUTS)}."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
+    workers: int | None = typer.Option(None, "--workers", help="Processes (default: all cores, max 8)."),
+    label_noise: float = typer.Option(0.02, "--label-noise", help="Fraction of expression labels flipped."),
+    balanced: bool = typer.Option(False, "--balanced", help="Balanced train classes instead of AffectNet's."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous synth output in OUT."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Render a synthetic face dataset shaped exactly like AffectNet (expression, valence, arousal)."""
+    if layout not in LAYOUTS:
+        raise AffectlabError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    path = generate(out, train=train, val=val, size=size, layout=layout, seed=seed, workers=workers,
+                    class_counts=[1.0] * 8 if balanced else None, label_noise=label_noise,
+                    progress=not quiet, overwrite=overwrite)
+    meta = json.loads((path / "synth.json").read_text(encoding="utf-8"))
+    for split, info in meta["splits"].items():
+        per_class = ", ".join(f"{k} {v}" for k, v in info["labelled_per_class"].items())
+        typer.echo(f"{split}: {info['images']} images ({per_class}); {info['label_flips']} labels flipped")
+    typer.echo(f"wrote {layout} layout to {path} (seed {seed}, {size} px); see {path / 'synth.json'}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add the `synth` command to the app."""
+    app.command("synth")(synth)
