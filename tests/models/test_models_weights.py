@@ -1,43 +1,63 @@
-"""Weights files: round trip, content sniffing, refusal of pickles and mismatches; ONNX export."""
+"""Weights files: round trip, loading by content, refusal of pickles and mismatches, Lightning conversion."""
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
+from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
 import torch
-from typer.testing import CliRunner
+from safetensors.torch import load_file, save_file
 
-from affectlab.cli import app
 from affectlab.errors import AffectlabError
-from affectlab.inference.export import export_onnx, export_torchscript, load_onnx_info
 from affectlab.labels import class_names
-from affectlab.models import ModelInfo, build_model, load_weights, save_weights
+from affectlab.models import (
+    ModelInfo,
+    build_model,
+    file_sha256,
+    load_weights,
+    read_info,
+    save_weights,
+    sniff_format,
+    weights_from_lightning_ckpt,
+)
 from affectlab.preprocess import Preprocess
 
 
-def _saved(tmp_path, arch="resnet18", num_classes=8, size=48):
-    torch.manual_seed(1)
-    model = build_model(arch, num_classes=num_classes).eval()
-    info = ModelInfo(arch, class_names(num_classes), Preprocess(size=size), {"run": "test"})
-    return model, info, save_weights(model, info, tmp_path / "model.safetensors")
-
-
-def test_round_trip_same_outputs_and_info(tmp_path) -> None:
-    model, info, path = _saved(tmp_path, "mobilenet_v2", 7)
+def test_round_trip_same_outputs_and_info(saved_weights, tmp_path: Path) -> None:
+    model, info, path = saved_weights("mobilenet_v2", 7)
     loaded, got = load_weights(path)
-    assert got == info
+    assert got == info and got.class_names == class_names(7) and got.preprocess == Preprocess(size=48)
+    assert got.metadata == {"run": "test", "acc": 0.5} and read_info(path) == info
+    assert not loaded.training and sniff_format(path) == "safetensors"
     x = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
         a, b = model(x), loaded(x)
-    for key in a:
+    for key in ("expression", "valence", "arousal"):
         assert torch.equal(a[key], b[key])
+    header = json.loads(path.read_bytes()[8 : 8 + int.from_bytes(path.read_bytes()[:8], "little")])
+    assert json.loads(header["__metadata__"]["affectlab"])["arch"] == "mobilenet_v2"
+    assert len(file_sha256(path)) == 64
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp files left behind
+
+
+def test_save_replaces_atomically_and_unwraps_compiled_models(tmp_path: Path) -> None:
+    info = ModelInfo("resnet18", class_names(8))
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    model = build_model("resnet18")
+    save_weights(torch.compile(model, backend="eager"), info, path)  # keys without `_orig_mod.`
+    loaded, _ = load_weights(path)
+    assert torch.equal(loaded.expression.weight, model.expression.weight)
+    with pytest.raises(AffectlabError, match="model is 'resnet18' but info says 'mobilenet_v2'"):
+        save_weights(model, ModelInfo("mobilenet_v2", class_names(8)), path)
 
 
 class _Exploit:
+    """Unpickling this creates a marker file: proof that code ran."""
+
     def __init__(self, marker: str) -> None:
         self.marker = marker
 
@@ -45,76 +65,113 @@ class _Exploit:
         return (open, (self.marker, "w"))
 
 
-@pytest.mark.parametrize("name", ["evil.safetensors", "evil.ckpt", "evil.pt"])
-def test_crafted_pickle_is_refused_without_running(tmp_path, name) -> None:
+@pytest.mark.parametrize(
+    ("name", "protocol"), [("evil.safetensors", 4), ("evil.safetensors", 0), ("evil.ckpt", 2)]
+)
+def test_crafted_pickle_is_refused_without_running(tmp_path: Path, name: str, protocol: int) -> None:
     marker = tmp_path / "pwned"
+    pickle.loads(pickle.dumps(_Exploit(str(tmp_path / "control")), protocol=protocol))
+    assert (tmp_path / "control").exists()  # the payload does work when unpickled
     path = tmp_path / name
-    path.write_bytes(pickle.dumps({"state_dict": _Exploit(str(marker))}))
-    with pytest.raises(AffectlabError, match="pickle"):
+    path.write_bytes(pickle.dumps({"state_dict": _Exploit(str(marker))}, protocol=protocol))
+    with pytest.raises(
+        AffectlabError, match="pickle/torch checkpoint.*only .safetensors.*weights_from_lightning"
+    ):
         load_weights(path)
+    with pytest.raises(AffectlabError, match="pickle"):
+        read_info(path)
     assert not marker.exists()
 
 
-def test_torch_zip_checkpoint_is_refused(tmp_path) -> None:
+def test_torch_zip_checkpoint_renamed_safetensors_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "model.safetensors"
-    torch.save({"state_dict": build_model("resnet18").state_dict()}, path)
-    with pytest.raises(AffectlabError, match="pickle-based"):
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+    assert sniff_format(path) == "zip"
+    with pytest.raises(AffectlabError, match="zip file, whatever its name"):
         load_weights(path)
 
 
-def test_mismatched_architecture_or_classes_named(tmp_path) -> None:
-    _, _, path = _saved(tmp_path)
+def test_foreign_truncated_or_garbage_files_are_refused(tmp_path: Path, saved_weights) -> None:
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(AffectlabError, match="without affectlab model info"):
+        load_weights(foreign)
+    _, _, path = saved_weights()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[:-1000])
+    with pytest.raises(AffectlabError, match="unreadable safetensors"):
+        load_weights(truncated)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"hello world, not weights")
+    with pytest.raises(AffectlabError, match="not a safetensors"):
+        load_weights(garbage)
+
+
+def test_architecture_mismatch_is_named(tmp_path: Path, saved_weights) -> None:
+    _, _, path = saved_weights("resnet18")
+    lying = tmp_path / "lying.safetensors"
+    info = ModelInfo("mobilenet_v2", class_names(8), Preprocess(size=48))
+    save_file(load_file(str(path)), str(lying), metadata={"affectlab": json.dumps(info.to_dict())})
+    with pytest.raises(
+        AffectlabError, match=r"declared architecture 'mobilenet_v2' \(they look like 'resnet18'\)"
+    ):
+        load_weights(lying)
     with pytest.raises(AffectlabError, match="architecture 'resnet18', expected 'mobilenet_v2'"):
         load_weights(path, expect_arch="mobilenet_v2")
-    with pytest.raises(AffectlabError, match="expected"):
-        load_weights(path, expect_classes=class_names(7))
-    # A header that lies about the class count is caught by the shape check.
-    from safetensors.torch import load_file, save_file
 
+
+def test_class_count_mismatch_is_named(tmp_path: Path, saved_weights) -> None:
+    _, _, path = saved_weights("resnet18", 8)
+    lying = tmp_path / "lying.safetensors"
     info = ModelInfo("resnet18", class_names(7), Preprocess(size=48))
-    save_file(load_file(str(path)), str(tmp_path / "lying.safetensors"), metadata={"affectlab": json.dumps(info.to_dict())})
-    with pytest.raises(AffectlabError, match="class count mismatch"):
-        load_weights(tmp_path / "lying.safetensors")
+    save_file(load_file(str(path)), str(lying), metadata={"affectlab": json.dumps(info.to_dict())})
+    with pytest.raises(
+        AffectlabError, match="class count mismatch: the weights have 8 .* declared class names are 7"
+    ):
+        load_weights(lying)
+    with pytest.raises(AffectlabError, match="classes .*, expected"):
+        load_weights(path, expect_classes=class_names(7))
 
 
-def test_onnx_export_parity_and_metadata(tmp_path) -> None:
-    model, info, path = _saved(tmp_path)
-    report = export_onnx(path, tmp_path / "model.onnx")
-    assert max(report.max_abs_diff.values()) < 1e-4
-    got = load_onnx_info(tmp_path / "model.onnx")
-    assert got.class_names == info.class_names and got.preprocess == info.preprocess
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert [o.name for o in sess.get_outputs()] == ["expression", "probabilities", "valence", "arousal"]
-    probs = sess.run(["probabilities"], {"image": np.zeros((5, 3, 48, 48), np.float32)})[0]
-    assert probs.shape == (5, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
-
-
-def test_onnx_with_external_data_is_refused(tmp_path) -> None:
-    _, _, path = _saved(tmp_path)
-    export_onnx(path, tmp_path / "model.onnx", check=False)
-    proto = onnx.load(str(tmp_path / "model.onnx"))
-    onnx.save(proto, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="weights.bin")
-    # Point the external data outside the model's folder, as a crafted file would.
-    crafted = onnx.load(str(tmp_path / "ext.onnx"), load_external_data=False)
-    for tensor in crafted.graph.initializer:
-        for entry in tensor.external_data:
-            if entry.key == "location":
-                entry.value = "../outside.bin"
-    (tmp_path / "ext.onnx").write_bytes(crafted.SerializeToString())
-    with pytest.raises(AffectlabError, match="external data"):
-        load_onnx_info(tmp_path / "ext.onnx")
+def _fake_lightning_ckpt(path: Path, model: torch.nn.Module, size: int | None) -> None:
+    """A checkpoint shaped like the training helper's: `model.`-prefixed state dict + hyper_parameters."""
+    ckpt = {
+        "epoch": 3,
+        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}
+        | {"class_weights": torch.ones(8)},
+        "hyper_parameters": {
+            "config": {
+                "model": {"arch": "resnet18"},
+                "data": {"size": size, "mean": [0.5] * 3, "std": [0.5] * 3},
+            },
+            "class_names": list(class_names(8)),
+        },
+    }
+    torch.save(ckpt, path)
 
 
-def test_torchscript_export(tmp_path) -> None:
-    _, _, path = _saved(tmp_path)
-    report = export_torchscript(path, tmp_path / "model.pt")
-    assert max(report.max_abs_diff.values()) < 1e-5
-
-
-def test_export_cli_prints_parity(tmp_path) -> None:
-    _, _, path = _saved(tmp_path)
-    result = CliRunner().invoke(app, ["export", str(path), "--out", str(tmp_path / "m.onnx")])
-    assert result.exit_code == 0, result.output
-    assert "max |onnx - torch|" in result.output and (tmp_path / "m.onnx").is_file()
+def test_weights_from_lightning_checkpoint(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    model = build_model("resnet18").eval()
+    _fake_lightning_ckpt(tmp_path / "best.ckpt", model, size=64)
+    out = weights_from_lightning_ckpt(tmp_path / "best.ckpt", tmp_path / "model.safetensors")
+    loaded, info = load_weights(out)
+    assert info.arch == "resnet18" and info.class_names == class_names(8)
+    assert info.preprocess == Preprocess(size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
+    assert torch.equal(loaded.expression.weight, model.expression.weight)
+    _fake_lightning_ckpt(tmp_path / "nosize.ckpt", model, size=None)
+    with pytest.raises(AffectlabError, match="pass info=ModelInfo"):
+        weights_from_lightning_ckpt(tmp_path / "nosize.ckpt", tmp_path / "x.safetensors")
+    info = ModelInfo("resnet18", class_names(8), Preprocess(size=32))
+    weights_from_lightning_ckpt(tmp_path / "nosize.ckpt", tmp_path / "x.safetensors", info=info)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    _fake_lightning_ckpt(run / "checkpoints" / "best.ckpt", model, size=None)
+    save_weights(model, ModelInfo("resnet18", class_names(8), Preprocess(size=40)), run / "model.safetensors")
+    converted = weights_from_lightning_ckpt(
+        run / "checkpoints" / "best.ckpt", tmp_path / "from_run.safetensors"
+    )
+    assert read_info(converted).preprocess.size == 40  # size taken from the run's own weights file
+    with pytest.raises(AffectlabError, match="prefix"):
+        weights_from_lightning_ckpt(tmp_path / "nosize.ckpt", tmp_path / "y.safetensors", info, prefix="net.")
+    assert not os.path.exists(tmp_path / "y.safetensors")

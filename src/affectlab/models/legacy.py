@@ -43,10 +43,12 @@ def import_legacy_state_dict(
     model = build_model(arch, num_classes=num_classes, va_activation=va_activation)
     slot = model.head_attr
     state = {_strip(k): v for k, v in state_dict.items()}
-    backbone = {k: v for k, v in state.items() if not k.startswith(f"{slot}.")}
+    expected = model.backbone.state_dict()
+    in_backbone = {k for k in state if k in expected or not k.startswith(f"{slot}.")}
+    backbone = {k: v for k, v in state.items() if k in in_backbone}
     heads: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        if not key.startswith(f"{slot}."):
+        if key in in_backbone:
             continue
         head, param = key.split(".")[-2:]  # suffix matching: fc.fc1.weight, classifier.1.fc1.weight, ...
         if head not in LEGACY_HEADS or param not in ("weight", "bias"):
@@ -68,7 +70,6 @@ def import_legacy_state_dict(
             f"legacy checkpoint has {found_classes} expression classes (fc3), but num_classes={num_classes}; "
             f"pass num_classes={found_classes}"
         )
-    expected = model.backbone.state_dict()
     missing = sorted(set(expected) - set(backbone))
     unexpected = sorted(set(backbone) - set(expected))
     if missing or unexpected:

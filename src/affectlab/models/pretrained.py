@@ -78,9 +78,10 @@ def load_pretrained_backbone(model: AffectModel, pretrained: str | Path) -> None
     state = {k.removeprefix("module."): v for k, v in state.items()}
     if any(k.startswith("backbone.") for k in state):  # an affectlab model: keep its backbone, drop its heads
         state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
-    state = {k: v for k, v in state.items() if not k.startswith(f"{head_attr}.")}
     backbone = model.backbone
     expected = backbone.state_dict()
+    # Drop the ImageNet classifier: keys in the classifier slot that the backbone does not keep.
+    state = {k: v for k, v in state.items() if k in expected or not k.startswith(f"{head_attr}.")}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:

@@ -274,6 +274,11 @@ def _info_from_hparams(hparams: Mapping[str, Any], ckpt_path: str | Path) -> Mod
             "mean": data_cfg.get("mean", Preprocess().mean),
             "std": data_cfg.get("std", Preprocess().std),
         }
+    sibling = Path(ckpt_path).parent.parent / "model.safetensors"  # run/checkpoints/best.ckpt -> run/
+    if pre is None and arch and names and sibling.is_file():
+        run_info = read_info(sibling)
+        if run_info.arch == arch and list(run_info.class_names) == list(names):
+            pre = run_info.preprocess.to_dict()
     if not arch or not names or pre is None:
         raise AffectlabError(
             f"{ckpt_path}: hyper_parameters lack the architecture, class names or preprocessing (input size) "
@@ -289,7 +294,8 @@ def weights_from_lightning_ckpt(
     """Convert a trusted Lightning checkpoint of your own into a .safetensors weights file.
 
     Uses torch.load(weights_only=True), which restricts but does not sandbox unpickling: only for your own
-    files. Without `info`, arch, class names and preprocessing come from the checkpoint's hyper_parameters.
+    files. Without `info`, arch, class names and preprocessing come from the checkpoint's hyper_parameters
+    (the input size, when the config left it to the data, from the run folder's model.safetensors).
     """
     try:
         ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=True)
