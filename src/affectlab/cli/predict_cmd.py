@@ -93,6 +93,13 @@ def predict_command(
         raise AffectlabError(f"--device must be cpu or cuda, got {device!r}")
     if webcam is None and not inputs:
         raise AffectlabError("give at least one INPUT (image, folder or video) or --webcam N")
+    from affectlab.io import ensure_writable
+
+    for target, what in ((out, "results file"), (summary_json, "summary")):
+        if target is not None:
+            ensure_writable(target.parent, what)
+    if annotate is not None:
+        ensure_writable(annotate, "annotated images")
     options: dict[str, Any] = {"device": device}
     if detector_model is not None:
         options["model_path"] = detector_model

@@ -26,6 +26,7 @@ from affectlab.data.validation import (
     scan,
 )
 from affectlab.errors import AffectlabError
+from affectlab.io import ensure_free_space, ensure_writable
 from affectlab.preprocess import Preprocess
 
 if TYPE_CHECKING:
@@ -129,32 +130,18 @@ class _SplitWriter:
         return count
 
 
-def prepare(
-    src: str | Path,
-    out: str | Path,
+def _write_splits(
+    out_path: Path,
+    by_split: dict[str, list[Record]],
+    report: ValidationReport,
+    problems: Problems,
+    content: ContentIndex,
     size: int,
-    *,
-    margin: float = Preprocess().crop_margin,
-    strict: bool = False,
-    num_classes: int = 8,
-    workers: int | None = None,
-    progress: bool = True,
-) -> Path:
-    """Validate, crop, resize and pack a raw dataset into a store at ``out``; return ``out``."""
-    if not 8 <= size <= 1024:
-        raise AffectlabError(f"--size must be between 8 and 1024 pixels, got {size}")
-    if not 0.0 <= margin <= 2.0 or math.isnan(margin):
-        raise AffectlabError(f"--margin must be a fraction of the face box in [0, 2], got {margin}")
-    src_path, out_path = Path(src), Path(out)
-    workers = default_workers() if workers is None else workers
-    policy, problems = LabelPolicy(num_classes), Problems(strict=strict)
-    layout, by_split = read_layout(src_path, policy, problems)
-    if not any(by_split.values()):
-        raise AffectlabError(f"{src_path}: no usable samples found in this {layout} dataset")
-    _claim_output(out_path)
-    report = new_report(src_path, layout, policy, problems, True)
-    content = ContentIndex(report, problems)
-    started = time.perf_counter()
+    margin: float,
+    workers: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """Decode, crop and write every split; return the manifest's per-split entries."""
     splits: dict[str, Any] = {}
     with progress_bar(progress) as bar:
         for split, records in by_split.items():
@@ -187,6 +174,49 @@ def prepare(
                 },
             }
             del images
+    return splits
+
+
+def prepare(
+    src: str | Path,
+    out: str | Path,
+    size: int,
+    *,
+    margin: float = Preprocess().crop_margin,
+    strict: bool = False,
+    num_classes: int = 8,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Validate, crop, resize and pack a raw dataset into a store at ``out``; return ``out``."""
+    if not 8 <= size <= 1024:
+        raise AffectlabError(f"--size must be between 8 and 1024 pixels, got {size}")
+    if not 0.0 <= margin <= 2.0 or math.isnan(margin):
+        raise AffectlabError(f"--margin must be a fraction of the face box in [0, 2], got {margin}")
+    src_path, out_path = Path(src), Path(out)
+    if not (out_path.exists() and not out_path.is_dir()):  # a file there: _claim_output names the problem
+        ensure_writable(out_path, "store")
+    workers = default_workers() if workers is None else workers
+    policy, problems = LabelPolicy(num_classes), Problems(strict=strict)
+    layout, by_split = read_layout(src_path, policy, problems)
+    if not any(by_split.values()):
+        raise AffectlabError(f"{src_path}: no usable samples found in this {layout} dataset")
+    need = sum(map(len, by_split.values())) * size * size * 3 + (1 << 20)
+    if out_path.is_dir():  # a previous store there is replaced: its space comes back
+        old = [f for s in SPLITS if (out_path / s).is_dir() for f in (out_path / s).iterdir()]
+        need -= sum(f.stat().st_size for f in old if f.is_file())
+    ensure_free_space(out_path, need, "store")
+    _claim_output(out_path)
+    report = new_report(src_path, layout, policy, problems, True)
+    content = ContentIndex(report, problems)
+    started = time.perf_counter()
+    try:
+        splits = _write_splits(out_path, by_split, report, problems, content, size, margin, workers, progress)
+    except OSError as exc:  # disk full or gone while writing: say so, the store stays incomplete
+        raise AffectlabError(
+            f"writing the store to {out_path} failed: {exc}; nothing is lost from the source, the store is "
+            "incomplete (no manifest.json): free space and re-run `affectlab prepare`"
+        ) from exc
     seconds = time.perf_counter() - started
     report.write_json(out_path / REPORT)
     total = sum(s["count"] for s in splits.values())

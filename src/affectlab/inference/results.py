@@ -145,8 +145,11 @@ class ResultWriter:
         self.columns = result_columns(class_names)
         self.format = suffix[1:]
         self.rows = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = self.path.open("w", newline="" if self.format == "csv" else None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] = self.path.open("w", newline="" if self.format == "csv" else None)
+        except OSError as exc:
+            raise AffectlabError(f"cannot write results to {self.path}: {exc}") from exc
         self._csv: Any = None
         if self.format == "csv":
             self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
@@ -158,10 +161,15 @@ class ResultWriter:
             row = face.to_row()
             if list(row) != self.columns:
                 raise AffectlabError(f"result columns {list(row)} differ from the header {self.columns}")
-            if self._csv is not None:
-                self._csv.writerow({k: "" if v is None else v for k, v in row.items()})
-            else:
-                self._file.write(json.dumps(row) + "\n")
+            try:
+                if self._csv is not None:
+                    self._csv.writerow({k: "" if v is None else v for k, v in row.items()})
+                else:
+                    self._file.write(json.dumps(row) + "\n")
+            except OSError as exc:  # disk full while streaming results
+                raise AffectlabError(
+                    f"writing results to {self.path} failed after {self.rows} rows: {exc}"
+                ) from exc
             self.rows += 1
 
     def close(self) -> None:

@@ -77,6 +77,12 @@ def run_predict(
     on_result: Callable[[FrameResult], None] | None = None,
 ) -> Summary:
     """Predict every image and video frame of `paths`, writing rows and annotations; return the counts."""
+    from affectlab.io import ensure_writable
+
+    if out is not None:
+        ensure_writable(Path(out).parent, "results file")
+    if annotate_dir is not None:
+        ensure_writable(annotate_dir, "annotated images")
     summary = Summary(files=len(paths), videos=sum(is_video(p) for p in paths))
     writer = ResultWriter(out, predictor.class_names) if out is not None else None
     annotator = _Annotator(annotate_dir, paths, predictor.class_names, stride) if annotate_dir else None

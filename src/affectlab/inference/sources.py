@@ -59,6 +59,31 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
+def _check_declared_size(path: str | Path, data: np.ndarray) -> None:
+    """Refuse an image whose header declares more pixels than the data layer's decompression-bomb limit."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from affectlab.data.images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes()), formats=sorted(ALLOWED_FORMATS)) as img:
+                width, height = img.size  # header only: nothing is decoded
+    except Image.DecompressionBombError as exc:
+        raise AffectlabError(f"image {path} is too large (decompression-bomb guard: {exc})") from exc
+    except Exception:  # not a format Pillow reads from its header: OpenCV decides below
+        return
+    if width * height > DEFAULT_MAX_PIXELS:
+        raise AffectlabError(
+            f"image {path} is {width}x{height} = {width * height} pixels, more than the limit of "
+            f"{DEFAULT_MAX_PIXELS} (decompression-bomb guard)"
+        )
+
+
 def load_image(path: str | Path) -> np.ndarray:
     """Decode an image file (EXIF orientation applied) as RGB uint8 (H, W, 3)."""
     import cv2
@@ -67,7 +92,11 @@ def load_image(path: str | Path) -> np.ndarray:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise AffectlabError(f"could not read image {path}: {exc}") from exc
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    _check_declared_size(path, data)
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as exc:  # OpenCV asserts (size limits, corrupt headers) instead of returning None
+        raise AffectlabError(f"could not decode image {path} ({str(exc).strip().splitlines()[-1]})") from exc
     if bgr is None:
         raise AffectlabError(f"could not decode image {path} (corrupt or not an image)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+
+log = logging.getLogger(__name__)
 
 #: File suffixes treated as videos.
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv"})
@@ -63,6 +66,7 @@ def iter_video(path: str | Path, stride: int = 1) -> Iterator[tuple[int, float, 
     cap = _open(path)
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        declared = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         index = 0
         while True:
             if index % stride:
@@ -76,6 +80,14 @@ def iter_video(path: str | Path, stride: int = 1) -> Iterator[tuple[int, float, 
             time_s = index / fps if fps > 0 else float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
             yield index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             index += 1
+        if declared > 0 and index < declared - max(2, declared // 20):  # counts from headers are estimates
+            log.warning(
+                "%s: decoding stopped after %d of the %d frames its header declares (truncated or corrupt "
+                "file?); results cover the frames before that point",
+                path,
+                index,
+                declared,
+            )
     finally:
         cap.release()
 

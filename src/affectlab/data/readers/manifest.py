@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 from affectlab.data.readers.base import (
@@ -17,6 +18,8 @@ from affectlab.data.readers.base import (
 from affectlab.errors import AffectlabError
 
 SPLIT_FILES: dict[str, str] = {"train": "train.csv", "val": "val.csv"}
+LABEL_COLUMNS: tuple[str, ...] = ("expression", "valence", "arousal")
+logger = logging.getLogger(__name__)
 
 
 def manifest_files(root: Path) -> list[tuple[Path, str | None]]:
@@ -29,6 +32,24 @@ def manifest_files(root: Path) -> list[tuple[Path, str | None]]:
 def matches(root: Path) -> bool:
     """Return True if ``root`` is a CSV file or a folder with train.csv/val.csv."""
     return (root.is_file() and root.suffix.lower() == ".csv") or bool(manifest_files(root))
+
+
+def _check_label_columns(csv_path: Path, header: list[str], problems: Problems) -> None:
+    """Refuse a CSV without label columns; a missing label column next to an unknown one (a misspelling,
+    such as ``valance``) is an error in strict mode and a warning otherwise, never silently all-missing."""
+    missing = [c for c in LABEL_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in (*LABEL_COLUMNS, "path", "split")]
+    expected = "expected path,expression,valence,arousal[,split]"
+    if len(missing) == len(LABEL_COLUMNS):
+        raise AffectlabError(f"{csv_path}: no label column ({', '.join(LABEL_COLUMNS)}); {expected}")
+    if missing and unknown:
+        message = (
+            f"{csv_path}: no column(s) {', '.join(missing)} but unknown column(s) {', '.join(unknown)}; "
+            f"{expected} (a misspelt column would leave that label missing for every row)"
+        )
+        if problems.strict:
+            raise AffectlabError(message)
+        logger.warning("%s", message)
 
 
 def _read_csv(
@@ -46,6 +67,7 @@ def _read_csv(
     with handle:
         reader = csv.DictReader(handle)
         require_columns(reader.fieldnames, ("path",), str(csv_path))
+        _check_label_columns(csv_path, list(reader.fieldnames or []), problems)
         for row in reader:
             where = f"{csv_path}:{reader.line_num}"
             rel = (row.get("path") or "").strip()
