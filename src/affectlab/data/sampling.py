@@ -1,0 +1,194 @@
+"""Batch samplers and whole-batch datasets: one index array per batch, gathered in one call.
+
+`BatchIndexSampler` yields sorted index arrays (sharded per rank for DDP); `BatchDataset` turns each
+into a batch via `FaceSplit.get_batch` (use it with `DataLoader(..., batch_size=None)`);
+`DeviceResidentSplit` holds a whole split as uint8 on the training device and `DeviceBatchLoader` gathers
+batches there (no host-to-device copy per step). The same code runs with device="cpu".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+
+class FaceSplitLike(Protocol):
+    """What the samplers need from `affectlab.data.FaceSplit`."""
+
+    class_names: Any
+    image_size: int
+
+    def __len__(self) -> int: ...
+
+    def get_batch(self, indices: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+def split_expressions(split: FaceSplitLike, chunk: int = 4096) -> np.ndarray:
+    """Return the expression label (-1 missing) of every sample, from `labels()` when the split has it."""
+    labels_fn = getattr(split, "labels", None)
+    if callable(labels_fn):
+        labels = labels_fn()
+        if isinstance(labels, dict):
+            labels = labels["expression"]
+        return np.asarray(labels, dtype=np.int64)
+    n = len(split)
+    return np.concatenate(
+        [split.get_batch(np.arange(i, min(i + chunk, n)))["expression"] for i in range(0, n, chunk)]
+    ).astype(np.int64)
+
+
+def balanced_weights(expressions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per-sample probabilities giving every present class equal mass (unlabelled samples get none)."""
+    valid = expressions >= 0
+    counts = np.bincount(expressions[valid], minlength=num_classes).astype(np.float64)
+    per_class = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+    w = np.zeros(len(expressions), dtype=np.float64)
+    w[valid] = per_class[expressions[valid]]
+    if w.sum() == 0:
+        return np.full(len(expressions), 1.0 / max(len(expressions), 1))
+    return w / w.sum()
+
+
+class BatchIndexSampler(Sampler[np.ndarray]):
+    """Yield one sorted int64 index array per batch: shuffled or weighted per epoch, sharded by rank."""
+
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        weights: np.ndarray | None = None,
+        pad: bool | None = None,
+    ) -> None:
+        if num_items < 1 or batch_size < 1:
+            raise ValueError(f"need num_items >= 1 and batch_size >= 1, got {num_items}, {batch_size}")
+        self.num_items = num_items
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        # Training shards are padded so that every rank runs the same number of steps (DDP needs it);
+        # evaluation shards are not, so every sample is counted exactly once.
+        self.pad = shuffle if pad is None else pad
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose order is drawn next (called by Lightning each epoch)."""
+        self.epoch = epoch
+
+    def _per_rank(self) -> int:
+        if self.pad:
+            return -(-self.num_items // self.world_size)
+        return len(range(self.rank, self.num_items, self.world_size))
+
+    def __len__(self) -> int:
+        n = self._per_rank()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def epoch_indices(self) -> np.ndarray:
+        """All indices this rank visits this epoch, in order."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.weights is not None:
+            order = rng.choice(self.num_items, size=self.num_items, replace=True, p=self.weights)
+        elif self.shuffle:
+            order = rng.permutation(self.num_items)
+        else:
+            order = np.arange(self.num_items)
+        if self.world_size > 1:
+            if self.pad:
+                total = self._per_rank() * self.world_size
+                order = np.resize(order, total)
+            order = order[self.rank :: self.world_size]
+        return order.astype(np.int64)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        order = self.epoch_indices()
+        for b in range(len(self)):
+            yield np.sort(order[b * self.batch_size : (b + 1) * self.batch_size])
+
+
+class BatchDataset(Dataset):
+    """Map an index array to a whole batch dict via `split.get_batch` (use with `batch_size=None`)."""
+
+    def __init__(self, split: FaceSplitLike) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        batch = self.split.get_batch(np.asarray(indices, dtype=np.int64))
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items() if k in _KEYS}
+
+
+_KEYS = ("image", "expression", "valence", "arousal", "index")
+
+
+class DeviceResidentSplit:
+    """A whole split held as tensors on one device (images uint8 NHWC), gathered by index there."""
+
+    def __init__(self, split: FaceSplitLike, device: torch.device | str, chunk: int = 2048) -> None:
+        device = torch.device(device)
+        n = len(split)
+        first = split.get_batch(np.arange(min(chunk, n)))
+        shape = first["image"].shape[1:]
+        self.class_names = split.class_names
+        self.image_size = split.image_size
+        self.device = device
+        self.images = torch.empty((n, *shape), dtype=torch.uint8, device=device)
+        self.labels: dict[str, torch.Tensor] = {}
+        for key in ("expression", "valence", "arousal"):
+            self.labels[key] = torch.empty(n, dtype=torch.from_numpy(first[key][:0]).dtype, device=device)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            part = first if start == 0 else split.get_batch(np.arange(start, stop))
+            self.images[start:stop].copy_(torch.from_numpy(np.ascontiguousarray(part["image"])))
+            for key in self.labels:
+                self.labels[key][start:stop].copy_(torch.from_numpy(np.asarray(part[key])))
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def get_batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gather a batch on the device; `indices` is an int64 tensor on the same device."""
+        out = {"image": self.images.index_select(0, indices), "index": indices}
+        out.update({k: v.index_select(0, indices) for k, v in self.labels.items()})
+        return out
+
+    def expressions(self) -> np.ndarray:
+        """Expression labels as a numpy array (for class-balanced sampling)."""
+        return self.labels["expression"].cpu().numpy()
+
+
+class DeviceBatchLoader:
+    """Iterate device-resident batches: one index upload per epoch, then on-device gathers only."""
+
+    def __init__(self, data: DeviceResidentSplit, sampler: BatchIndexSampler) -> None:
+        self.data = data
+        self.sampler = sampler  # Lightning calls `sampler.set_epoch` through this attribute
+        self.batch_sampler = None  # like a DataLoader with batch_size=None: the sampler yields whole batches
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        batches = list(self.sampler)
+        if not batches:
+            return
+        flat = torch.from_numpy(np.concatenate(batches)).to(self.data.device)
+        start = 0
+        for b in batches:
+            yield self.data.get_batch(flat[start : start + len(b)])
+            start += len(b)
