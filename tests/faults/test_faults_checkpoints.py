@@ -151,13 +151,6 @@ def test_lightning_checkpoint_survives_sigkill(tmp_path: Path) -> None:
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="training bug (reported): Lightning's default CheckpointIO writes the "
-    "checkpoint to $TMPDIR and shutil.move()s it; when $TMPDIR is another filesystem the move is "
-    "a copy into last.ckpt, so a kill during the copy corrupts the previous checkpoint",
-)
 def test_training_checkpoints_are_renamed_not_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real tiny training run with $TMPDIR on another filesystem: every checkpoint write must be a rename
     within the run folder (a copy across filesystems is not atomic)."""

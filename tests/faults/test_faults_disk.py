@@ -203,12 +203,6 @@ class _Split:
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="training bug (reported): train() does not check its output folder "
-    "first; it fails later with a raw OSError (NotADirectoryError/EROFS) instead of AffectlabError",
-)
 @pytest.mark.parametrize("kind", ["unwritable_dir", "readonly_dir"])
 def test_train_refuses_unwritable_run_folder_first(request: pytest.FixtureRequest, kind: str) -> None:
     from affectlab.training import train

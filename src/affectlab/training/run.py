@@ -25,6 +25,8 @@ from torch import nn
 from affectlab.errors import AffectlabError
 from affectlab.preprocess import Preprocess
 from affectlab.training.callbacks import InterruptCheckpoint, RngState
+from affectlab.io import ensure_writable
+from affectlab.training.checkpoint_io import AtomicCheckpointIO
 from affectlab.training.config import TrainConfig, load_config, save_config
 from affectlab.training.datamodule import AffectDataModule
 from affectlab.training.evaluate import final_metrics
@@ -124,6 +126,7 @@ def train(
     """Train a multi-task affect model and return its run folder (see docs/training.md)."""
     cfg = load_config(config, overrides)
     out = Path(cfg.out)
+    ensure_writable(out, "run folder")
     hint = f"affectlab train --resume --out {out}"
     last = out / "checkpoints" / "last.ckpt"
     if not cfg.resume and last.exists():
@@ -191,6 +194,7 @@ def train(
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
         default_root_dir=out,
+        plugins=[AtomicCheckpointIO()],
     )
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
