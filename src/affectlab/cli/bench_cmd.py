@@ -1,9 +1,36 @@
-"""CLI commands (placeholder until this command group lands)."""
+"""`affectlab bench`: measure the data path, training, inference and loader memory side by side."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Small sizes and counts: a few minutes on two cores."),
+    size: int | None = typer.Option(
+        None, "--size", help="Image side in pixels (default 64 quick, 224 full)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Write the results as JSON to this file."),
+    only: str | None = typer.Option(
+        None, "--only", help="Comma-separated sections: data,train,infer,memory."
+    ),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", help="Keep (and reuse) generated datasets here instead of a temporary folder."
+    ),
+    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads (default: torch's)."),
+) -> None:
+    """Benchmark the data path, training, inference and loader memory on the synthetic dataset."""
+    from affectlab.bench.report import render, write_json
+    from affectlab.bench.run import run_bench
+
+    results = run_bench(quick=quick, size=size, only=only, workdir=workdir, threads=threads)
+    render(results)
+    if out is not None:
+        typer.echo(f"wrote {write_json(results, out)}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+    app.command("bench")(bench)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import sys
 import os
 import shutil
 import time
@@ -229,8 +230,10 @@ def _run(jobs: list[dict[str, Any]], workers: int) -> Iterator[tuple[str, list[l
         _init_worker()
         yield from map(_render_chunk, jobs)
         return
-    # fork: starts fast and works from scripts without a __main__ guard; workers only use numpy and OpenCV.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # fork starts fast and works from scripts without a __main__ guard, but forking a process that has
+    # loaded torch (and its thread pools) can deadlock the children: spawn then.
+    can_fork = "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
+    method = "fork" if can_fork else "spawn"
     with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker) as pool:
         yield from pool.imap(_render_chunk, jobs)
 

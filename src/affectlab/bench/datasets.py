@@ -1,0 +1,120 @@
+"""Benchmark inputs made from the embedded synthetic dataset: raw layouts, prepared stores, tiled stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from affectlab.errors import AffectlabError
+
+#: AffectNet's manually annotated training set size: the memory benchmark's "large" store.
+AFFECTNET_TRAIN = 287_651
+_MIN_SYNTH_SIZE = 32
+
+
+def make_raw(out: Path, *, train: int, val: int = 16, size: int, seed: int = 0) -> Path:
+    """Generate (or reuse) a repackaged-layout synthetic dataset of `train` images at `size` px."""
+    meta = out / "synth.json"
+    if meta.is_file():
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        if (
+            info.get("image_size") == max(size, _MIN_SYNTH_SIZE)
+            and info["splits"]["train"]["images"] == train
+            and info.get("seed") == seed
+        ):
+            return out
+    # In a fresh interpreter: the generator forks its workers, and forking a process whose torch or
+    # ONNX Runtime thread pools are running can deadlock the children.
+    options = dict(
+        out=str(out),
+        train=train,
+        val=val,
+        size=max(size, _MIN_SYNTH_SIZE),
+        layout="repackaged",
+        seed=seed,
+        progress=False,
+        overwrite=True,
+        workers=min(os.cpu_count() or 1, 8),
+    )
+    code = "import json, sys; from affectlab.data.synth import generate; generate(**json.loads(sys.argv[1]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(options)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise AffectlabError(f"synthetic dataset generation failed: {proc.stderr.strip()[-2000:]}")
+    return out
+
+
+def make_store(raw: Path, out: Path, size: int) -> Path:
+    """Prepare (or reuse) a store of `raw` at `size` px."""
+    from affectlab.data.store import MANIFEST, prepare
+
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+        if info.get("image_size") == size and info["source"]["path"] == str(raw.resolve()):
+            return out
+    if out.exists():
+        shutil.rmtree(out)
+    return prepare(raw, out, size, progress=False, workers=min(os.cpu_count() or 1, 8))
+
+
+def tile_store(src: Path, out: Path, count: int, split: str = "train", chunk: int = 8192) -> Path:
+    """Write a valid store whose `split` holds `count` samples: the source split's samples repeated."""
+    from affectlab.data.store import MANIFEST, _sample_digest, _sha256_file, open_store
+
+    store = open_store(src)
+    if split not in store.splits:
+        raise AffectlabError(f"{src}: no {split!r} split to tile")
+    manifest_path = out / MANIFEST
+    if manifest_path.is_file():
+        info = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if info["splits"][split]["count"] == count and info["image_size"] == store.image_size:
+            return out
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    manifest = json.loads((src / MANIFEST).read_text(encoding="utf-8"))
+    for name in store.splits:
+        if name != split:
+            shutil.copytree(src / name, out / name)
+    folder = out / split
+    folder.mkdir()
+    base = np.load(src / split / "images.npy", mmap_mode="r")
+    n = len(base)
+    size = store.image_size
+    images = np.lib.format.open_memmap(
+        folder / "images.npy", mode="w+", dtype=np.uint8, shape=(count, size, size, 3)
+    )
+    for start in range(0, count, chunk):
+        stop = min(start + chunk, count)
+        images[start:stop] = base[np.arange(start, stop) % n]
+    images.flush()
+    digest = _sample_digest(images)
+    del images
+    order = np.arange(count) % n
+    with np.load(src / split / "labels.npz") as labels:
+        np.savez(folder / "labels.npz", **{k: labels[k][order] for k in labels.files})  # type: ignore[arg-type]
+    ids = (src / split / "ids.txt").read_text(encoding="utf-8").splitlines()
+    (folder / "ids.txt").write_text(
+        "".join(f"{ids[i % n]}~{i // n}\n" for i in range(count)), encoding="utf-8"
+    )
+    shutil.copy(src / "validation_report.json", out / "validation_report.json")
+    entry = manifest["splits"][split]
+    entry["count"] = count
+    entry["checksums"] = {
+        "labels_sha256": _sha256_file(folder / "labels.npz"),
+        "ids_sha256": _sha256_file(folder / "ids.txt"),
+        "images_sample_sha256": digest,
+    }
+    manifest["settings"]["tiled_from"] = {"path": str(src.resolve()), "count": n}
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, manifest_path)
+    return out

@@ -1,0 +1,60 @@
+"""`affectlab bench` end to end on a tiny plan: table printed, JSON written, targets listed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from affectlab.bench import run as bench_run
+from affectlab.bench.report import render, targets
+from affectlab.cli import app
+from affectlab.errors import AffectlabError
+
+TINY = bench_run.BenchPlan(
+    size=32,
+    raw_images=48,
+    data_batches=2,
+    train_archs=("mobilenet_v2",),
+    train_batch=8,
+    train_steps=1,
+    train_rounds=1,
+    infer_archs=("mobilenet_v2",),
+    b1_runs=2,
+    b64_runs=1,
+    video_frames=3,
+    memory_size=16,
+    memory_small=200,
+    memory_large=400,
+)
+
+
+def test_parse_only() -> None:
+    assert bench_run.parse_only(None) == bench_run.SECTIONS
+    assert bench_run.parse_only("data, memory") == ("data", "memory")
+    with pytest.raises(AffectlabError, match="unknown section"):
+        bench_run.parse_only("data,gpu")
+
+
+def test_cli_bench_quick_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_run, "plan", lambda quick, size=None: TINY)
+    out = tmp_path / "bench.json"
+    args = ["bench", "--quick", "--only", "data,memory", "--out", str(out), "--workdir", str(tmp_path / "w")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "affectlab bench" in result.output and "store" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["machine"]["cpu"] and payload["machine"]["versions"]["torch"]
+    assert payload["data"]["loaders"]["affectlab_store"]["images_per_s"] > 0
+    assert payload["memory"]["large"]["samples"] == 400
+    assert {t["target"].split()[0] for t in payload["targets"]} >= {"store", "peak"}
+
+
+@pytest.mark.slow
+def test_run_bench_all_sections(tmp_path: Path) -> None:
+    results = bench_run.run_bench(bench_plan=TINY, workdir=tmp_path)
+    assert {"data", "train", "infer", "memory"} <= set(results)
+    assert len(targets(results)) == 6
+    render(results)

@@ -1,0 +1,59 @@
+"""Data benchmarks on tiny inputs: the baseline loader's labels, decoders, loaders and augmentation rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from affectlab.bench.data import (
+    affectlab_loader,
+    bench_augment,
+    bench_data,
+    bench_decoders,
+    load_baseline,
+    time_batches,
+)
+from affectlab.data import open_split
+
+
+def test_baseline_labels_match_open_split(tiny_raw: Path) -> None:
+    baseline = load_baseline()
+    dataset = baseline.BaselineDataset(tiny_raw, "train", size=32)
+    split = open_split(tiny_raw, "train", size=32, check_images=False)
+    by_id = {sid: i for i, sid in enumerate(split.ids())}
+    assert sorted(by_id) == sorted(dataset.ids)
+    ours = split.get_batch(np.array([by_id[sid] for sid in dataset.ids]))
+    loader = baseline.baseline_loader(tiny_raw, size=32, batch_size=64, shuffle=False)
+    images, expression, valence, arousal = next(iter(loader))
+    assert images.shape == (len(dataset), 3, 32, 32) and images.dtype == torch.float32
+    np.testing.assert_array_equal(expression.numpy(), ours["expression"])
+    np.testing.assert_allclose(valence.numpy(), ours["valence"], atol=1e-6)
+    np.testing.assert_allclose(arousal.numpy(), ours["arousal"], atol=1e-6)
+
+
+def test_decoders_report_rates(tiny_raw: Path) -> None:
+    files = sorted((tiny_raw / "train_set" / "images").glob("*.jpg"))[:4]
+    result = bench_decoders(files, seconds=0.05)
+    assert "pil" in result["images_per_s"]
+    assert all(rate > 0 for rate in result["images_per_s"].values())
+    assert result["fastest"] in result["images_per_s"]
+
+
+def test_store_loader_batches_and_rate(tiny_store: Path) -> None:
+    split = open_split(tiny_store, "train")
+    batch = next(iter(affectlab_loader(split, 0, batch_size=16)))
+    assert batch["image"].dtype == torch.uint8 and batch["image"].shape == (16, 32, 32, 3)
+    rate = time_batches(lambda: affectlab_loader(split, 0, 16), 5, lambda b: len(b["image"]))
+    assert rate["images"] == 80 and rate["images_per_s"] > 0
+    assert bench_augment(split, 2, batch_size=8)["images_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_bench_data_well_formed(tiny_raw: Path, tiny_store: Path) -> None:
+    result = bench_data(tiny_raw, tiny_store, 32, batches=2, baseline_batches=1, workers=1)
+    assert set(result["loaders"]) == {"baseline", "baseline_workers", "affectlab_raw", "affectlab_store"}
+    assert all(v["images_per_s"] > 0 for v in result["loaders"].values())
+    assert result["ratios"]["store_vs_baseline"] > 0
