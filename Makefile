@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR ?= outputs/demo
 
-.PHONY: demo test slow faults lint typecheck install clean
+.PHONY: demo test slow faults lint typecheck install clean browser bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/affectlab demo --out $(DEMO_DIR)
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium; install it where we may (root with apt), else they skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium not installed: browser tests will be skipped"; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "not slow and not faults" tests
 
 slow: $(STAMP)
@@ -29,6 +35,9 @@ slow: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/python -m pytest -q -m faults tests
+
+bench: $(STAMP)
+	$(BIN)/affectlab bench --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -69,7 +69,7 @@ def test_round_trip_equals_raw_layout(tmp_path: Path) -> None:
             np.testing.assert_array_equal(a[key], b[key])
         assert stored.ids() == raw.ids()  # type: ignore[attr-defined]
     train = open_split(out, "train")
-    assert np.isnan(train.labels()["arousal"][1]) and train.labels()["landmarks"].shape == (12, 68, 2)
+    assert np.isnan(train.labels()["arousal"][1]) and train.landmarks().shape == (12, 68, 2)
     clone = pickle.loads(pickle.dumps(train))
     assert len(pickle.dumps(train)) < 20_000  # images are not pickled, only re-mapped
     assert np.array_equal(clone.get_batch(np.array([2]))["image"], train.get_batch(np.array([2]))["image"])

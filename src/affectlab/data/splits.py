@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -69,21 +71,36 @@ class StoreSplit(FaceSplit):
         self.class_names = class_names
         self.image_size = image_size
         with np.load(folder / "labels.npz") as data:
-            self._labels = {key: data[key] for key in data.files}
+            # Landmarks (544 bytes a sample) stay on disk until asked for: memory stays flat with size.
+            self._labels = {key: data[key] for key in data.files if key != "landmarks"}
+            self._has_landmarks = "landmarks" in data.files
         self._ids: list[str] | None = None
-        self._mmap: np.ndarray | None = None
+        self._fd: int | None = None
+        header = _npy_layout(folder / "images.npy")
+        self._offset, self._item_bytes = header
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_mmap"] = None
+        state["_fd"] = None
         return state
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self._labels["expression"])
 
     def labels(self) -> dict[str, np.ndarray]:
-        """Return all labels (and ``landmarks`` (N, 68, 2), NaN where missing, if the source had them)."""
+        """Return expression, valence and arousal for every sample."""
         return self._labels
+
+    def landmarks(self) -> np.ndarray | None:
+        """Return landmarks (N, 68, 2), NaN where missing, or None if the source had none."""
+        if not self._has_landmarks:
+            return None
+        with np.load(self.folder / "labels.npz") as data:
+            return data["landmarks"]
 
     def ids(self) -> list[str]:
         """Return the source id of every sample, in order."""
@@ -92,12 +109,29 @@ class StoreSplit(FaceSplit):
         return self._ids
 
     def _images(self, indices: np.ndarray) -> np.ndarray:
-        if self._mmap is None:
-            self._mmap = np.load(self.folder / "images.npy", mmap_mode="r")
-        order = np.argsort(indices, kind="stable")
+        # One positioned read per image, in file order, straight into the batch: no memory map, so the pages
+        # read stay in the OS cache but not in this process's RSS (flat memory at any store size).
+        if self._fd is None:
+            self._fd = os.open(self.folder / "images.npy", os.O_RDONLY)
         out = np.empty((len(indices), self.image_size, self.image_size, 3), dtype=np.uint8)
-        out[order] = self._mmap[indices[order]]
+        flat = out.reshape(len(indices), -1)
+        for k in np.argsort(indices, kind="stable"):
+            got = os.preadv(self._fd, [flat[k]], self._offset + int(indices[k]) * self._item_bytes)
+            if got != self._item_bytes:
+                raise AffectlabError(f"{self.folder / 'images.npy'}: short read at sample {indices[k]}; re-run prepare")
         return out
+
+
+def _npy_layout(path: Path) -> tuple[int, int]:
+    """Return (data offset, bytes per sample) of a C-ordered uint8 .npy file."""
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+    if fortran or dtype != np.uint8 or len(shape) != 4:
+        raise AffectlabError(f"{path}: expected a C-ordered uint8 (N, S, S, 3) array, found {dtype} {shape}")
+    return offset, int(np.prod(shape[1:]))
 
 
 class RawSplit(FaceSplit):
