@@ -110,8 +110,20 @@ def test_output_is_json_serialisable_and_complete() -> None:
     y = rng.integers(0, 8, size=100)
     m = classification_metrics(y, _probs(rng, y, 8), NAMES)
     json.dumps(m, allow_nan=False)
-    for key in ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "cohen_kappa",
-                "krippendorff_alpha", "auc_roc", "auc_pr", "per_class", "confusion_matrix", "undefined", "n"):
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "cohen_kappa",
+        "krippendorff_alpha",
+        "auc_roc",
+        "auc_pr",
+        "per_class",
+        "confusion_matrix",
+        "undefined",
+        "n",
+    ):
         assert key in m
     assert list(m["per_class"]) == NAMES
     assert set(m["per_class"]["happy"]) == {"precision", "recall", "f1", "support", "auc_roc", "auc_pr"}
@@ -151,8 +163,16 @@ def test_class_absent_from_labels_and_predictions_is_left_out_of_f1_macro() -> N
 def test_perfect_predictions() -> None:
     y = np.repeat(np.arange(8), 10)
     m = classification_metrics(y, np.eye(8)[y], NAMES)
-    for key in ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "cohen_kappa",
-                "krippendorff_alpha", "auc_roc", "auc_pr"):
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "cohen_kappa",
+        "krippendorff_alpha",
+        "auc_roc",
+        "auc_pr",
+    ):
         assert m[key] == pytest.approx(1.0), key
     assert m["undefined"] == {}
 
@@ -331,8 +351,13 @@ def test_affect_metrics_flat_keys_and_masking() -> None:
     assert out["arousal_rmse"] == pytest.approx(np.sqrt(np.mean((a - ap) ** 2)))
     assert list(out["expression_per_class"]) == NAMES
     assert len(out["expression_confusion_matrix"]) == 8
-    for key in ("expression_f1_macro", "expression_krippendorff_alpha", "expression_auc_pr", "valence_sagr",
-                "arousal_corr"):
+    for key in (
+        "expression_f1_macro",
+        "expression_krippendorff_alpha",
+        "expression_auc_pr",
+        "valence_sagr",
+        "arousal_corr",
+    ):
         assert key in out
 
 

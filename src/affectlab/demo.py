@@ -67,6 +67,8 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None) -> DemoResul
         log.info("demo: reusing prepared store in %s", store)
     config = settings.config or str(default_demo_config())
     overrides = [f"trainer.max_epochs={settings.epochs}", f"seed={settings.seed}"]
-    comparison = compare(store, archs=list(settings.archs), config=config, out=out / "compare", overrides=overrides)
-    return DemoResult(raw, store, Path(comparison), Path(comparison).parent / "report" / "report.html",
-                      time.perf_counter() - started)
+    comparison = Path(
+        compare(store, archs=list(settings.archs), config=config, out=out / "compare", overrides=overrides)
+    )
+    report = comparison.parent / "report" / "report.html"
+    return DemoResult(raw, store, comparison, report, time.perf_counter() - started)

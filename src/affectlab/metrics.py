@@ -106,8 +106,9 @@ def roc_auc(y_binary: np.ndarray, scores: np.ndarray) -> float | None:
     n_neg = pos.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
-    _, inverse, counts = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True,
-                                   return_counts=True)
+    _, inverse, counts = np.unique(
+        np.asarray(scores, dtype=np.float64), return_inverse=True, return_counts=True
+    )
     midranks = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based average rank of each distinct score
     rank_sum = float(midranks[inverse][pos].sum())
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
@@ -119,8 +120,9 @@ def average_precision(y_binary: np.ndarray, scores: np.ndarray) -> float | None:
     n_pos = int(pos.sum())
     if n_pos == 0:
         return None
-    _, inverse, counts = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True,
-                                   return_counts=True)
+    _, inverse, counts = np.unique(
+        np.asarray(scores, dtype=np.float64), return_inverse=True, return_counts=True
+    )
     pos_per_score = np.bincount(inverse, weights=pos.astype(np.float64), minlength=counts.size)
     tps = np.cumsum(pos_per_score[::-1])  # thresholds from the highest score down
     predicted = np.cumsum(counts[::-1])
@@ -153,8 +155,12 @@ def _agreement_from_confusion(cm: np.ndarray) -> dict[str, float | None]:
         disagree_exp = ((2 * n) ** 2 - (values**2).sum(axis=-1)) / (2 * n - 1)
         alpha = np.where(disagree_exp > 0, 1.0 - disagree_obs / disagree_exp, np.nan)
     return {
-        "accuracy": accuracy, "balanced_accuracy": balanced, "f1_macro": f1_macro,
-        "f1_weighted": f1_weighted, "cohen_kappa": kappa, "krippendorff_alpha": alpha,
+        "accuracy": accuracy,
+        "balanced_accuracy": balanced,
+        "f1_macro": f1_macro,
+        "f1_weighted": f1_weighted,
+        "cohen_kappa": kappa,
+        "krippendorff_alpha": alpha,
     }
 
 
@@ -192,8 +198,9 @@ def classification_metrics(
     if out["cohen_kappa"] is None:
         undefined["cohen_kappa"] = "chance agreement is 1 (labels and predictions are one same class): 0/0"
     if out["krippendorff_alpha"] is None:
-        undefined["krippendorff_alpha"] = "only one class occurs among labels and predictions: no expected " \
-                                          "disagreement (0/0)"
+        undefined["krippendorff_alpha"] = (
+            "only one class occurs among labels and predictions: no expected disagreement (0/0)"
+        )
 
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
@@ -215,8 +222,9 @@ def classification_metrics(
         if row["recall"] is None:
             undefined[f"per_class.{name}.recall"] = f"class '{name}' absent from y_true (0/0)"
         if row["f1"] is None:
-            undefined[f"per_class.{name}.f1"] = (f"class '{name}' absent from y_true and predictions; "
-                                                 "left out of f1_macro")
+            undefined[f"per_class.{name}.f1"] = (
+                f"class '{name}' absent from y_true and predictions; left out of f1_macro"
+            )
         if row["auc_roc"] is None:
             why = "absent from y_true" if not support[k] else "the only class in y_true (no negatives)"
             undefined[f"per_class.{name}.auc_roc"] = f"class '{name}' {why}"
@@ -227,17 +235,21 @@ def classification_metrics(
             undefined[f"per_class.{name}.auc_pr"] = f"class '{name}' absent from y_true (no positives)"
         else:
             aps.append(row["auc_pr"])
-        per_class[name] = {key: row[key] for key in ("precision", "recall", "f1", "support", "auc_roc",
-                                                     "auc_pr")}
+        per_class[name] = {
+            key: row[key] for key in ("precision", "recall", "f1", "support", "auc_roc", "auc_pr")
+        }
     out["auc_roc"] = float(np.mean(aucs)) if aucs else None
     out["auc_pr"] = float(np.mean(aps)) if aps else None
     if auc_left_out:
-        undefined["auc_roc"] = (f"macro over {len(aucs)} of {num_classes} classes; left out: "
-                                + ", ".join(auc_left_out))
+        undefined["auc_roc"] = f"macro over {len(aucs)} of {num_classes} classes; left out: " + ", ".join(
+            auc_left_out
+        )
     if len(aps) < num_classes:
         absent = [f"'{names[k]}'" for k in range(num_classes) if not support[k]]
-        undefined["auc_pr"] = (f"macro over {len(aps)} of {num_classes} classes; left out (absent from "
-                               f"y_true): {', '.join(absent)}")
+        undefined["auc_pr"] = (
+            f"macro over {len(aps)} of {num_classes} classes; left out (absent from "
+            f"y_true): {', '.join(absent)}"
+        )
     out["per_class"] = per_class
     out["confusion_matrix"] = cm.astype(int).tolist()
     out["class_names"] = names
@@ -296,8 +308,18 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
 
 
 # ----------------------------------------------------------------------------------------- multi-task
-_EXPRESSION_KEYS = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "cohen_kappa",
-                    "krippendorff_alpha", "auc_roc", "auc_pr", "n", "n_missing")
+_EXPRESSION_KEYS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "f1_weighted",
+    "cohen_kappa",
+    "krippendorff_alpha",
+    "auc_roc",
+    "auc_pr",
+    "n",
+    "n_missing",
+)
 _REGRESSION_KEYS = ("rmse", "corr", "sagr", "ccc", "n", "n_missing")
 
 

@@ -86,8 +86,9 @@ def bootstrap_ci(
     arrs = [np.asarray(a) for a in arrays]
     n = arrs[0].shape[0] if arrs[0].ndim else 0
     if any(a.ndim == 0 or a.shape[0] != n for a in arrs):
-        raise AffectlabError(f"bootstrap_ci arrays must share their first dimension, got "
-                             f"{[a.shape for a in arrs]}")
+        raise AffectlabError(
+            f"bootstrap_ci arrays must share their first dimension, got {[a.shape for a in arrs]}"
+        )
     values = np.empty(n_boot)
     row = 0
     for idx in resample_indices(n, n_boot, seed):
@@ -130,8 +131,14 @@ def _diff_record(a: Any, b: Any, diffs: np.ndarray, n_boot: int, alpha: float) -
     a = None if a is None or not np.isfinite(a) else float(a)
     b = None if b is None or not np.isfinite(b) else float(b)
     distinguishable = None if low is None or high is None else bool(low > 0.0 or high < 0.0)
-    return {"a": a, "b": b, "diff": None if a is None or b is None else a - b, "low": low, "high": high,
-            "distinguishable": distinguishable}
+    return {
+        "a": a,
+        "b": b,
+        "diff": None if a is None or b is None else a - b,
+        "low": low,
+        "high": high,
+        "distinguishable": distinguishable,
+    }
 
 
 def indistinguishable(ci_a: Sequence[float | None], ci_b: Sequence[float | None]) -> bool | None:
@@ -168,7 +175,8 @@ def _regression_task(t: np.ndarray, ps: list[np.ndarray]) -> _Stats:
 
 
 def _prepare_tasks(
-    expression_true: np.ndarray | None, probs_list: Sequence[np.ndarray | None],
+    expression_true: np.ndarray | None,
+    probs_list: Sequence[np.ndarray | None],
     va: Sequence[tuple[str, np.ndarray | None, Sequence[np.ndarray | None]]],
 ) -> list[tuple[str, _Stats, int]]:
     """Return (task, stats(model_index, idx), n) per scored task, with missing labels already removed."""
@@ -212,9 +220,11 @@ def affect_metrics_ci(
 ) -> dict[str, dict[str, Any]]:
     """Return {`<task>_<metric>`: {estimate, low, high, n, n_boot, level}} by percentile bootstrap."""
     _check_boot(n_boot, alpha)
-    tasks = _prepare_tasks(expression_true, [probs],
-                           [("valence", valence_true, [valence_pred]),
-                            ("arousal", arousal_true, [arousal_pred])])
+    tasks = _prepare_tasks(
+        expression_true,
+        [probs],
+        [("valence", valence_true, [valence_pred]), ("arousal", arousal_true, [arousal_pred])],
+    )
     out: dict[str, dict[str, Any]] = {}
     for task, stats, n in tasks:
         point = stats(0, np.arange(n)[None, :])
@@ -222,8 +232,14 @@ def affect_metrics_ci(
         for key, value in point.items():
             low, high = _interval(np.concatenate([p[key] for p in parts]), n_boot, alpha)
             est = float(value[0])
-            out[f"{task}_{key}"] = {"estimate": est if np.isfinite(est) else None, "low": low, "high": high,
-                                    "n": n, "n_boot": int(n_boot), "level": 1.0 - alpha}
+            out[f"{task}_{key}"] = {
+                "estimate": est if np.isfinite(est) else None,
+                "low": low,
+                "high": high,
+                "n": n,
+                "n_boot": int(n_boot),
+                "level": 1.0 - alpha,
+            }
     return out
 
 
@@ -243,9 +259,14 @@ def paired_affect_diff(
 ) -> dict[str, dict[str, Any]]:
     """Return {`<task>_<metric>`: {a, b, diff, low, high, distinguishable}} for two models, same samples."""
     _check_boot(n_boot, alpha)
-    tasks = _prepare_tasks(expression_true, [probs_a, probs_b],
-                           [("valence", valence_true, [valence_pred_a, valence_pred_b]),
-                            ("arousal", arousal_true, [arousal_pred_a, arousal_pred_b])])
+    tasks = _prepare_tasks(
+        expression_true,
+        [probs_a, probs_b],
+        [
+            ("valence", valence_true, [valence_pred_a, valence_pred_b]),
+            ("arousal", arousal_true, [arousal_pred_a, arousal_pred_b]),
+        ],
+    )
     out: dict[str, dict[str, Any]] = {}
     for task, stats, n in tasks:
         full = np.arange(n)[None, :]

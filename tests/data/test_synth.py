@@ -29,8 +29,11 @@ SMALL = dict(train=40, val=16, size=48, progress=False)
 
 def tree_digest(root: Path) -> dict[str, str]:
     """Map every file under root (relative path) to the SHA-256 of its bytes."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def load_str_npy(path: Path) -> str:
@@ -206,8 +209,24 @@ def test_refuses_foreign_folders_and_bad_arguments(tmp_path: Path) -> None:
 def test_cli_synth(tmp_path: Path) -> None:
     from affectlab.cli import app
 
-    result = CliRunner().invoke(app, ["synth", str(tmp_path / "c"), "--train", "24", "--val", "8", "--size",
-                                      "40", "--layout", "official", "--seed", "5", "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            str(tmp_path / "c"),
+            "--train",
+            "24",
+            "--val",
+            "8",
+            "--size",
+            "40",
+            "--layout",
+            "official",
+            "--seed",
+            "5",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "train: 24 images" in result.output and "val: 8 images" in result.output
     assert (tmp_path / "c" / "Manually_Annotated_file_lists" / "training.csv").is_file()
@@ -226,8 +245,9 @@ def linear(model: object) -> object:
 def test_simple_features_separate_classes_and_predict_va(tmp_path: Path) -> None:
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    root = generate(tmp_path / "b", train=800, val=240, size=48, seed=11, class_counts=[1] * 8,
-                    progress=False)
+    root = generate(
+        tmp_path / "b", train=800, val=240, size=48, seed=11, class_counts=[1] * 8, progress=False
+    )
     xt, yt, vt, at = read_repackaged(root, "train", 800)
     xv, yv, vv, av = read_repackaged(root, "val", 240)
     acc = (linear(LogisticRegression(C=0.01, max_iter=2000)).fit(xt, yt).predict(xv) == yv).mean()
@@ -240,8 +260,16 @@ def test_simple_features_separate_classes_and_predict_va(tmp_path: Path) -> None
 def test_valence_is_rendered_beyond_the_class(tmp_path: Path) -> None:
     from sklearn.linear_model import Ridge
 
-    root = generate(tmp_path / "h", train=500, val=0, size=48, seed=12, class_counts={"happy": 1},
-                    label_noise=0.0, progress=False)
+    root = generate(
+        tmp_path / "h",
+        train=500,
+        val=0,
+        size=48,
+        seed=12,
+        class_counts={"happy": 1},
+        label_noise=0.0,
+        progress=False,
+    )
     x, y, v, _ = read_repackaged(root, "train", 500)
     assert (y == 1).all() and v.std() > 0.1
     r = np.corrcoef(linear(Ridge(alpha=1000.0)).fit(x[:350], v[:350]).predict(x[350:]), v[350:])[0, 1]

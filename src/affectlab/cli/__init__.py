@@ -21,17 +21,19 @@ app = typer.Typer(
 def _register_all() -> None:
     from affectlab.cli import (
         bench_cmd,
-        export_cmd,
-        synth_cmd,
         data_cmd,
         demo_cmd,
         eval_cmd,
+        export_cmd,
         predict_cmd,
         serve_cmd,
+        synth_cmd,
         train_cmd,
     )
 
-    for module in (synth_cmd, data_cmd, train_cmd, eval_cmd, predict_cmd, export_cmd, serve_cmd, bench_cmd, demo_cmd):
+    groups = (synth_cmd, data_cmd, train_cmd, eval_cmd, predict_cmd, export_cmd, serve_cmd, bench_cmd)
+    groups += (demo_cmd,)
+    for module in groups:
         module.register(app)
 
 

@@ -17,12 +17,17 @@ def demo(
     config: str | None = typer.Option(None, "--config", help="training config (default configs/demo.yaml)"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Generate AffectNet-shaped data, prepare it, train and compare the three architectures, write the report."""
+    """Generate AffectNet-shaped data, prepare it, train and compare three architectures, write the report."""
     from affectlab.demo import DemoSettings, run_demo
     from affectlab.reports.compare_report import headline_table
 
     settings = DemoSettings(
-        train=train, val=val, size=size, epochs=epochs, seed=seed, config=config,
+        train=train,
+        val=val,
+        size=size,
+        epochs=epochs,
+        seed=seed,
+        config=config,
         archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
     )
     result = run_demo(out, settings)

@@ -27,9 +27,19 @@ def synth(
     """Render a synthetic face dataset shaped exactly like AffectNet (expression, valence, arousal)."""
     if layout not in LAYOUTS:
         raise AffectlabError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    path = generate(out, train=train, val=val, size=size, layout=layout, seed=seed, workers=workers,
-                    class_counts=[1.0] * 8 if balanced else None, label_noise=label_noise,
-                    progress=not quiet, overwrite=overwrite)
+    path = generate(
+        out,
+        train=train,
+        val=val,
+        size=size,
+        layout=layout,
+        seed=seed,
+        workers=workers,
+        class_counts=[1.0] * 8 if balanced else None,
+        label_noise=label_noise,
+        progress=not quiet,
+        overwrite=overwrite,
+    )
     meta = json.loads((path / "synth.json").read_text(encoding="utf-8"))
     for split, info in meta["splits"].items():
         per_class = ", ".join(f"{k} {v}" for k, v in info["labelled_per_class"].items())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import logging
 import math
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -118,7 +117,8 @@ class StoreSplit(FaceSplit):
         for k in np.argsort(indices, kind="stable"):
             got = os.preadv(self._fd, [flat[k]], self._offset + int(indices[k]) * self._item_bytes)
             if got != self._item_bytes:
-                raise AffectlabError(f"{self.folder / 'images.npy'}: short read at sample {indices[k]}; re-run prepare")
+                where = self.folder / "images.npy"
+                raise AffectlabError(f"{where}: short read at sample {indices[k]}; re-run prepare")
         return out
 
 
@@ -126,7 +126,8 @@ def _npy_layout(path: Path) -> tuple[int, int]:
     """Return (data offset, bytes per sample) of a C-ordered uint8 .npy file."""
     with open(path, "rb") as fh:
         major, _ = np.lib.format.read_magic(fh)
-        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        fmt = np.lib.format
+        read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
         shape, fortran, dtype = read_header(fh)
         offset = fh.tell()
     if fortran or dtype != np.uint8 or len(shape) != 4:

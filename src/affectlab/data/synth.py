@@ -7,9 +7,9 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import sys
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -51,8 +51,17 @@ VA_POLAR: tuple[tuple[float, float, float, float], ...] = (
     (138.0, 12.0, 0.80, 0.14),  # anger: negative valence, high arousal
     (160.0, 18.0, 0.42, 0.15),  # contempt: slightly negative valence, low-mid arousal
 )
-OFFICIAL_HEADER: tuple[str, ...] = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
-                                    "facial_landmarks", "expression", "valence", "arousal")
+OFFICIAL_HEADER: tuple[str, ...] = (
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+)
 MANIFEST_HEADER: tuple[str, ...] = ("path", "expression", "valence", "arousal")
 _SPLITS: dict[str, int] = {"train": 0, "val": 1}
 _MARKER = ".synth-incomplete"
@@ -70,8 +79,10 @@ def train_class_counts(n: int, weights: Sequence[float] = AFFECTNET_TRAIN_COUNTS
     """Split `n` images over classes in proportion to `weights` (largest remainder; >= 1 each)."""
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (len(AFFECTNET_CLASSES),) or (w < 0).any() or w.sum() <= 0:
-        raise AffectlabError(f"class weights must be {len(AFFECTNET_CLASSES)} non-negative numbers "
-                             f"(not all zero), got {list(weights)}")
+        raise AffectlabError(
+            f"class weights must be {len(AFFECTNET_CLASSES)} non-negative numbers "
+            f"(not all zero), got {list(weights)}"
+        )
     active = int((w > 0).sum())
     if n < active:
         raise AffectlabError(f"--train {n} is too small: every one of the {active} classes needs an image")
@@ -98,8 +109,10 @@ def _weights(class_counts: Mapping[str, float] | Sequence[float] | None) -> tupl
     if isinstance(class_counts, Mapping):
         unknown = set(class_counts) - set(AFFECTNET_CLASSES)
         if unknown:
-            raise AffectlabError(f"unknown class names in class_counts: {sorted(unknown)}; "
-                                 f"expected some of {list(AFFECTNET_CLASSES)}")
+            raise AffectlabError(
+                f"unknown class names in class_counts: {sorted(unknown)}; "
+                f"expected some of {list(AFFECTNET_CLASSES)}"
+            )
         return tuple(float(class_counts.get(name, 0.0)) for name in AFFECTNET_CLASSES)
     return tuple(float(c) for c in class_counts)
 
@@ -210,17 +223,34 @@ def _prepare_out(out: Path, layout: str, overwrite: bool) -> None:
             (out / "Manually_Annotated_file_lists").mkdir(parents=True, exist_ok=True)
 
 
-def _jobs(out: Path, layout: str, seed: int, size: int, label_noise: float,
-          plan: Mapping[str, np.ndarray], chunk: int) -> list[dict[str, Any]]:
+def _jobs(
+    out: Path,
+    layout: str,
+    seed: int,
+    size: int,
+    label_noise: float,
+    plan: Mapping[str, np.ndarray],
+    chunk: int,
+) -> list[dict[str, Any]]:
     """Cut each split's shuffled class sequence into chunks of consecutive indices."""
     jobs = []
     for split, counts in plan.items():
         classes = np.repeat(np.arange(len(counts)), counts)
         classes = np.random.default_rng([seed, _SPLITS[split], 1, 0]).permutation(classes)
         for start in range(0, len(classes), chunk):
-            part = classes[start:start + chunk].tolist()
-            jobs.append(dict(out=str(out), layout=layout, split=split, seed=seed, size=size,
-                             label_noise=label_noise, start=start, classes=part))
+            part = classes[start : start + chunk].tolist()
+            jobs.append(
+                dict(
+                    out=str(out),
+                    layout=layout,
+                    split=split,
+                    seed=seed,
+                    size=size,
+                    label_noise=label_noise,
+                    start=start,
+                    classes=part,
+                )
+            )
     return jobs
 
 
@@ -238,10 +268,20 @@ def _run(jobs: list[dict[str, Any]], workers: int) -> Iterator[tuple[str, list[l
         yield from pool.imap(_render_chunk, jobs)
 
 
-def generate(out: str | Path, *, train: int = 10000, val: int = 1000, size: int = 112,
-             layout: str = "repackaged", seed: int = 0, workers: int | None = None,
-             class_counts: Mapping[str, float] | Sequence[float] | None = None, label_noise: float = 0.02,
-             progress: bool = True, overwrite: bool = False) -> Path:
+def generate(
+    out: str | Path,
+    *,
+    train: int = 10000,
+    val: int = 1000,
+    size: int = 112,
+    layout: str = "repackaged",
+    seed: int = 0,
+    workers: int | None = None,
+    class_counts: Mapping[str, float] | Sequence[float] | None = None,
+    label_noise: float = 0.02,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Generate the synthetic AffectNet-shaped dataset in `layout` under `out` and return `out`."""
     out = Path(out)
     if layout not in LAYOUTS:
@@ -253,8 +293,10 @@ def generate(out: str | Path, *, train: int = 10000, val: int = 1000, size: int 
     if not 0.0 <= label_noise < 1.0:
         raise AffectlabError(f"label_noise must be in [0, 1), got {label_noise}")
     weights = _weights(class_counts)
-    plan = {"train": train_class_counts(train, weights) if train else np.zeros(8, np.int64),
-            "val": val_class_counts(val)}
+    plan = {
+        "train": train_class_counts(train, weights) if train else np.zeros(8, np.int64),
+        "val": val_class_counts(val),
+    }
     total = train + val
     if workers is None:
         workers = 1 if total < 200 else min(os.cpu_count() or 1, 8)
@@ -268,15 +310,27 @@ def generate(out: str | Path, *, train: int = 10000, val: int = 1000, size: int 
     files: dict[str, Any] = {}
     writers: dict[str, Any] = {}
     if layout in ("official", "manifest"):
-        names = ({"train": "Manually_Annotated_file_lists/training.csv",
-                  "val": "Manually_Annotated_file_lists/validation.csv"} if layout == "official"
-                 else {"train": "train.csv", "val": "val.csv"})
+        names = (
+            {
+                "train": "Manually_Annotated_file_lists/training.csv",
+                "val": "Manually_Annotated_file_lists/validation.csv",
+            }
+            if layout == "official"
+            else {"train": "train.csv", "val": "val.csv"}
+        )
         for split, name in names.items():
             files[split] = (out / name).open("w", newline="", encoding="utf-8")
             writers[split] = csv.writer(files[split], lineterminator="\n")
             writers[split].writerow(OFFICIAL_HEADER if layout == "official" else MANIFEST_HEADER)
-    columns = [TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]synth"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
     started = time.perf_counter()
     try:
         with Progress(*columns, disable=not progress, transient=False) as bar:
@@ -291,32 +345,67 @@ def generate(out: str | Path, *, train: int = 10000, val: int = 1000, size: int 
         for handle in files.values():
             handle.close()
     elapsed = time.perf_counter() - started
-    log.info("synth: wrote %d images (%s layout, %d px) in %.1f s (%.0f img/s, %d workers)",
-             total, layout, size, elapsed, total / max(elapsed, 1e-9), workers)
-    _write_meta(out, layout=layout, size=size, seed=seed, label_noise=label_noise, weights=weights,
-                plan=plan, recorded=recorded, flips=flips)
+    log.info(
+        "synth: wrote %d images (%s layout, %d px) in %.1f s (%.0f img/s, %d workers)",
+        total,
+        layout,
+        size,
+        elapsed,
+        total / max(elapsed, 1e-9),
+        workers,
+    )
+    _write_meta(
+        out,
+        layout=layout,
+        size=size,
+        seed=seed,
+        label_noise=label_noise,
+        weights=weights,
+        plan=plan,
+        recorded=recorded,
+        flips=flips,
+    )
     (out / _MARKER).unlink()
     return out
 
 
-def _write_meta(out: Path, *, layout: str, size: int, seed: int, label_noise: float, weights: Sequence[float],
-                plan: Mapping[str, np.ndarray], recorded: Mapping[str, np.ndarray],
-                flips: Mapping[str, int]) -> None:
+def _write_meta(
+    out: Path,
+    *,
+    layout: str,
+    size: int,
+    seed: int,
+    label_noise: float,
+    weights: Sequence[float],
+    plan: Mapping[str, np.ndarray],
+    recorded: Mapping[str, np.ndarray],
+    flips: Mapping[str, int],
+) -> None:
     """Write OUT/synth.json (atomically): what was generated and with which knobs."""
     names = list(AFFECTNET_CLASSES)
     meta = {
-        "generator": "affectlab.synth", "synth_version": SYNTH_VERSION, "affectlab_version": __version__,
-        "layout": layout, "image_size": size, "seed": seed, "label_noise": label_noise,
-        "class_names": names, "class_weights": dict(zip(names, weights, strict=True)),
+        "generator": "affectlab.synth",
+        "synth_version": SYNTH_VERSION,
+        "affectlab_version": __version__,
+        "layout": layout,
+        "image_size": size,
+        "seed": seed,
+        "label_noise": label_noise,
+        "class_names": names,
+        "class_weights": dict(zip(names, weights, strict=True)),
         "splits": {
-            split: {"images": int(plan[split].sum()),
-                    "rendered_per_class": dict(zip(names, plan[split].tolist(), strict=True)),
-                    "labelled_per_class": dict(zip(names, recorded[split].tolist(), strict=True)),
-                    "label_flips": int(flips[split])}
+            split: {
+                "images": int(plan[split].sum()),
+                "rendered_per_class": dict(zip(names, plan[split].tolist(), strict=True)),
+                "labelled_per_class": dict(zip(names, recorded[split].tolist(), strict=True)),
+                "label_flips": int(flips[split]),
+            }
             for split in _SPLITS
         },
-        "va_polar": {n: dict(zip(("angle_deg", "angle_sd", "radius", "radius_sd"), p, strict=True))
-                     for n, p in zip(names, VA_POLAR, strict=True)},
+        "va_polar": {
+            n: dict(zip(("angle_deg", "angle_sd", "radius", "radius_sd"), p, strict=True))
+            for n, p in zip(names, VA_POLAR, strict=True)
+        },
         "expression_templates": dict(zip(names, CLASS_TEMPLATES, strict=True)),
     }
     tmp = out / "synth.json.tmp"

@@ -13,20 +13,24 @@ import numpy as np
 KNOBS: tuple[str, ...] = ("brow", "tilt", "eye", "curve", "open", "width", "smirk", "lip", "wrinkle")
 #: Per-class template of the knobs, in AffectNet order (neutral, happy, sad, surprise, fear, disgust, anger,
 #: contempt); valence/arousal modulate them further in `expression_for`.
-CLASS_TEMPLATES: tuple[dict[str, float], ...] = tuple(dict(zip(KNOBS, row, strict=True)) for row in (
-    (0.00, 0.00, 0.40, 0.00, 0.00, 1.00, 0.00, 0.00, 0.0),
-    (-0.03, 0.00, 0.25, 0.00, 0.05, 1.10, 0.00, 0.00, 0.0),
-    (0.05, 0.13, 0.38, 0.00, 0.00, 1.01, 0.00, 0.00, 0.0),
-    (0.03, 0.00, 0.43, 0.00, 0.12, 0.61, 0.00, 0.00, 0.0),
-    (-0.01, 0.12, 0.41, 0.02, 0.07, 1.28, 0.00, 0.00, 0.0),
-    (-0.10, -0.03, 0.17, 0.04, 0.03, 1.01, 0.00, 0.09, 1.0),
-    (-0.18, -0.15, 0.27, 0.04, 0.02, 0.95, 0.00, 0.00, 0.3),
-    (-0.02, 0.00, 0.30, 0.06, 0.00, 1.04, 0.10, 0.00, 0.0),
-))
+CLASS_TEMPLATES: tuple[dict[str, float], ...] = tuple(
+    dict(zip(KNOBS, row, strict=True))
+    for row in (
+        (0.00, 0.00, 0.40, 0.00, 0.00, 1.00, 0.00, 0.00, 0.0),
+        (-0.03, 0.00, 0.25, 0.00, 0.05, 1.10, 0.00, 0.00, 0.0),
+        (0.05, 0.13, 0.38, 0.00, 0.00, 1.01, 0.00, 0.00, 0.0),
+        (0.03, 0.00, 0.43, 0.00, 0.12, 0.61, 0.00, 0.00, 0.0),
+        (-0.01, 0.12, 0.41, 0.02, 0.07, 1.28, 0.00, 0.00, 0.0),
+        (-0.10, -0.03, 0.17, 0.04, 0.03, 1.01, 0.00, 0.09, 1.0),
+        (-0.18, -0.15, 0.27, 0.04, 0.02, 0.95, 0.00, 0.00, 0.3),
+        (-0.02, 0.00, 0.30, 0.06, 0.00, 1.04, 0.10, 0.00, 0.0),
+    )
+)
 #: Classes that show teeth when the mouth is open (happy, fear, disgust, anger).
 _TEETH_CLASSES = frozenset({1, 4, 5, 6})
-_JITTER = dict(brow=0.015, tilt=0.025, eye=0.03, curve=0.01, open=0.02, width=0.03, smirk=0.02, lip=0.015,
-               wrinkle=0.15)
+_JITTER = dict(
+    brow=0.015, tilt=0.025, eye=0.03, curve=0.01, open=0.02, width=0.03, smirk=0.02, lip=0.015, wrinkle=0.15
+)
 _SKIN_LIGHT = np.array([238.0, 208.0, 186.0])
 _SKIN_DARK = np.array([92.0, 58.0, 42.0])
 _HAIR = np.array([[25, 20, 18], [70, 45, 25], [140, 100, 60], [200, 170, 110], [150, 150, 150]], np.float64)
@@ -92,8 +96,13 @@ def face_geometry(expr: Expression, shape: np.ndarray) -> dict[str, np.ndarray]:
     g["head"] = np.stack([hx, hy], axis=1)
     phi = np.pi + 0.25 - np.arange(17) * (np.pi + 0.5) / 16
     jc, js = np.cos(phi), np.sin(phi)
-    jaw = np.stack([0.97 * fw * np.sign(jc) * np.abs(jc) ** ex,
-                    np.where(js > 0, chin * np.sign(js) * np.abs(js) ** ex, 1.05 * js)], axis=1)
+    jaw = np.stack(
+        [
+            0.97 * fw * np.sign(jc) * np.abs(jc) ** ex,
+            np.where(js > 0, chin * np.sign(js) * np.abs(js) ** ex, 1.05 * js),
+        ],
+        axis=1,
+    )
     # Brows (17-21 image-left, outer to inner; 22-26 image-right, inner to outer).
     brows = []
     for sgn in (-1.0, 1.0):
@@ -136,26 +145,45 @@ def face_geometry(expr: Expression, shape: np.ndarray) -> dict[str, np.ndarray]:
     inner_low = mid + gap / 2
     g["lips"] = np.concatenate([np.stack([x, outer_up], 1), np.stack([x, outer_low], 1)[::-1]])
     g["inner"] = np.concatenate([np.stack([x, inner_up], 1), np.stack([x, inner_low], 1)[::-1]])
-    g["teeth"] = np.concatenate([np.stack([x, inner_up], 1),
-                                 np.stack([x, inner_up + 0.45 * (inner_low - inner_up)], 1)[::-1]])
+    g["teeth"] = np.concatenate(
+        [np.stack([x, inner_up], 1), np.stack([x, inner_up + 0.45 * (inner_low - inner_up)], 1)[::-1]]
+    )
     g["midline"] = np.stack([x, mid], 1)
     o_idx, i_idx = [0, 4, 7, 10, 13, 16, 20], [2, 10, 18]
-    outer = np.concatenate([np.stack([x[o_idx], outer_up[o_idx]], 1),
-                            np.stack([x[[16, 13, 10, 7, 4]], outer_low[[16, 13, 10, 7, 4]]], 1)])
+    outer = np.concatenate(
+        [
+            np.stack([x[o_idx], outer_up[o_idx]], 1),
+            np.stack([x[[16, 13, 10, 7, 4]], outer_low[[16, 13, 10, 7, 4]]], 1),
+        ]
+    )
     back = i_idx[::-1]
-    inner = np.concatenate([np.stack([[x[1]], [mid[1]]], 1), np.stack([x[i_idx], inner_up[i_idx]], 1),
-                            np.stack([[x[19]], [mid[19]]], 1), np.stack([x[back], inner_low[back]], 1)])
+    inner = np.concatenate(
+        [
+            np.stack([[x[1]], [mid[1]]], 1),
+            np.stack([x[i_idx], inner_up[i_idx]], 1),
+            np.stack([[x[19]], [mid[19]]], 1),
+            np.stack([x[back], inner_low[back]], 1),
+        ]
+    )
     g["landmarks"] = np.concatenate([jaw, *brows, bridge, base, *eyes, outer, inner])
     return g
 
 
 def random_shape(rng: np.random.Generator) -> np.ndarray:
     """Draw an identity: face width, chin drop, eye x/y/size, mouth y/size, jaw squareness, smirk side."""
-    return np.array([
-        rng.uniform(0.80, 0.95), rng.uniform(1.15, 1.40), rng.uniform(0.36, 0.44), rng.uniform(-0.18, -0.08),
-        rng.uniform(0.18, 0.22), rng.uniform(0.58, 0.70), rng.uniform(0.30, 0.38), rng.uniform(2.0, 2.8),
-        rng.choice([-1.0, 1.0]),
-    ])
+    return np.array(
+        [
+            rng.uniform(0.80, 0.95),
+            rng.uniform(1.15, 1.40),
+            rng.uniform(0.36, 0.44),
+            rng.uniform(-0.18, -0.08),
+            rng.uniform(0.18, 0.22),
+            rng.uniform(0.58, 0.70),
+            rng.uniform(0.30, 0.38),
+            rng.uniform(2.0, 2.8),
+            rng.choice([-1.0, 1.0]),
+        ]
+    )
 
 
 def _px(points: np.ndarray) -> np.ndarray:
@@ -179,8 +207,14 @@ def _clutter(img: np.ndarray, rng: np.random.Generator) -> None:
             cv2.line(img, _px(p[:2])[0, 0], _px(p[2:])[0, 0], col, int(rng.integers(1, 4)), cv2.LINE_AA, 4)
 
 
-def render(expr: Expression, rng: np.random.Generator, *, canvas: tuple[int, int], face_px: float,
-           center: tuple[float, float]) -> Rendered:
+def render(
+    expr: Expression,
+    rng: np.random.Generator,
+    *,
+    canvas: tuple[int, int],
+    face_px: float,
+    center: tuple[float, float],
+) -> Rendered:
     """Render one face (face box side about `face_px` pixels) at `center` on a cluttered `canvas` (w, h)."""
     wid, hgt = canvas
     shape = random_shape(rng)
@@ -205,8 +239,9 @@ def render(expr: Expression, rng: np.random.Generator, *, canvas: tuple[int, int
     body = tuple(int(v) for v in rng.integers(0, 256, 3))
     torso = np.array([[-2.2, 3.4], [-1.6, 1.9], [1.6, 1.9], [2.2, 3.4]])
     cv2.fillPoly(img, [_px(tf(torso))], body, cv2.LINE_AA, 4)
-    cv2.fillPoly(img, [_px(tf(np.array([[-0.4, 0.6], [0.4, 0.6], [0.45, 2.0], [-0.45, 2.0]])))], shade,
-                 cv2.LINE_AA, 4)
+    cv2.fillPoly(
+        img, [_px(tf(np.array([[-0.4, 0.6], [0.4, 0.6], [0.45, 2.0], [-0.45, 2.0]])))], shade, cv2.LINE_AA, 4
+    )
     cv2.fillPoly(img, [_px(tf(g["head"]))], tuple(int(v) for v in skin), cv2.LINE_AA, 4)
     if rng.random() < 0.75:  # hair cap over the skull
         top = g["head"][g["head"][:, 1] < -0.45 * (1 + rng.uniform(0, 0.4))]
@@ -220,10 +255,20 @@ def render(expr: Expression, rng: np.random.Generator, *, canvas: tuple[int, int
         cv2.circle(img, _px(ctr)[0, 0], int(g["iris_r"][0] * scale * 16), iris, -1, cv2.LINE_AA, 4)
         cv2.circle(img, _px(ctr)[0, 0], int(g["iris_r"][0] * scale * 7), (10, 10, 10), -1, cv2.LINE_AA, 4)
         band = g["iris_r"][0] * 1.6
-        cv2.fillPoly(img, [_px(tf(np.concatenate([up, (up + [0, -band])[::-1]])))],
-                     tuple(int(v) for v in skin), cv2.LINE_AA, 4)
-        cv2.fillPoly(img, [_px(tf(np.concatenate([low, (low + [0, band])[::-1]])))],
-                     tuple(int(v) for v in skin), cv2.LINE_AA, 4)
+        cv2.fillPoly(
+            img,
+            [_px(tf(np.concatenate([up, (up + [0, -band])[::-1]])))],
+            tuple(int(v) for v in skin),
+            cv2.LINE_AA,
+            4,
+        )
+        cv2.fillPoly(
+            img,
+            [_px(tf(np.concatenate([low, (low + [0, band])[::-1]])))],
+            tuple(int(v) for v in skin),
+            cv2.LINE_AA,
+            4,
+        )
         cv2.polylines(img, [_px(tf(up))], False, (30, 25, 25), lw, cv2.LINE_AA, 4)
     lm = g["landmarks"]
     for brow in (lm[17:22], lm[22:27]):

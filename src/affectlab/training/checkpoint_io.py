@@ -13,7 +13,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Write `.NAME.tmp-PID` in the checkpoint's own folder, fsync it, then os.replace onto the target."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         """Save so that a kill at any moment leaves either the old or the new checkpoint, never a torn one."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -114,7 +114,12 @@ def _affectlab_metrics(p: dict[str, np.ndarray], class_names: list[str]) -> dict
         return {}
     try:
         return affect_metrics(
-            p["expression"], p["probs"], p["valence"], p["pred_valence"], p["arousal"], p["pred_arousal"],
+            p["expression"],
+            p["probs"],
+            p["valence"],
+            p["pred_valence"],
+            p["arousal"],
+            p["pred_arousal"],
             class_names=class_names,
         )
     except Exception as exc:  # the torchmetrics figures above still stand

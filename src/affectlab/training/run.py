@@ -23,9 +23,9 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
 
 from affectlab.errors import AffectlabError
+from affectlab.io import ensure_writable
 from affectlab.preprocess import Preprocess
 from affectlab.training.callbacks import InterruptCheckpoint, RngState
-from affectlab.io import ensure_writable
 from affectlab.training.checkpoint_io import AtomicCheckpointIO
 from affectlab.training.config import TrainConfig, load_config, save_config
 from affectlab.training.datamodule import AffectDataModule
