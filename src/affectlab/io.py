@@ -1,13 +1,23 @@
-"""Output checks made before long work starts: is the folder writable, is there room on its disk."""
+"""File helpers: the one file hash, and the output checks made before long work starts (writable, room)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from affectlab.errors import AffectlabError
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -140,7 +140,9 @@ def test_official_label_policy_and_boxes(tmp_path: Path) -> None:
     }  # fmt: skip
     notes = _notes(report)
     assert notes["expression_none"] == 1 and "expression_uncertain" not in notes  # 9 + no VA: rejected
-    assert notes["valence_missing"] == 1 and notes["arousal_missing"] == 1 and notes["box_clipped"] == 1
+    assert (
+        notes["valence_missing"] == 1 and notes["arousal_missing"] == 1 and notes["box_partly_outside"] == 1
+    )
     assert report.counts["train"]["(no expression)"] == 1 and report.counts["train"]["contempt"] == 1
     assert report.total("train") == 5 and report.total("val") == 1
     assert any("training.csv:10" in ex for ex in report.rejected["duplicate_id"].examples)
@@ -234,7 +236,7 @@ def test_bad_images_are_counted_and_reported(tmp_path: Path) -> None:
     Image.new("L", (40, 40), 7).save(root / "train" / "sad" / "grey.png")
     report_path = tmp_path / "report.json"
     report = validate_dataset(root, workers=2, report_path=report_path)
-    assert _rejected(report) == {"truncated": 1, "empty_file": 1, "undecodable": 1}
+    assert _rejected(report) == {"truncated": 1, "empty_file": 1, "not_an_image": 1}
     assert _notes(report) == {"extension_mismatch": 1, "converted_to_rgb": 1}
     assert report.total("train") == 5
     saved = json.loads(report_path.read_text())

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from affectlab.cli import data_cmd
 from affectlab.data import open_split, open_store, prepare
-from affectlab.data.store import _SplitWriter
+from affectlab.data.store_writer import _SplitWriter
 from affectlab.errors import AffectlabError
 
 HEADER = [

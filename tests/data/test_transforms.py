@@ -9,12 +9,12 @@ from affectlab.data.transforms import (
     color_jitter,
     crop_resize,
     hflip,
-    normalize,
     prepare_batch,
     random_boxes,
     random_erasing,
-    to_float,
 )
+from affectlab.preprocessing import normalise_unit as normalize
+from affectlab.preprocessing import to_unit as to_float
 
 
 def _images(n: int = 6, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -124,3 +124,7 @@ def test_prepare_batch_shapes_range_and_format() -> None:
     assert y.min() >= lo - 1e-5 and y.max() <= hi + 1e-5
     plain = prepare_batch(u8, mean, std)
     assert torch.allclose(plain, normalize(to_float(u8), mean, std))
+    # Without augmentation, training's batches are exactly the inference normalisation (numpy form).
+    from affectlab.preprocessing import normalise
+
+    assert torch.equal(plain.contiguous(), torch.from_numpy(normalise(u8.numpy(), mean, std)))

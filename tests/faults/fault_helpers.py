@@ -110,9 +110,9 @@ class Outcome:
 
 
 OUTCOMES: dict[str, Outcome] = {
-    "truncated_jpeg": Outcome("truncated", (), "could not decode", (422, "truncated_image")),
-    "zero_bytes": Outcome("empty_file", (), "could not decode", (422, "empty_upload")),
-    "text_named_jpg": Outcome("undecodable", (), "could not decode", (415, "not_an_image")),
+    "truncated_jpeg": Outcome("truncated", (), "truncated", (422, "truncated_image")),
+    "zero_bytes": Outcome("empty_file", (), "file is empty", (422, "empty_upload")),
+    "text_named_jpg": Outcome("not_an_image", (), "not a recognised image", (415, "not_an_image")),
     "decompression_bomb": Outcome("too_large", (), "decompression-bomb guard", (413, "image_too_large")),
     "png_16bit": Outcome(None, ("converted_to_rgb", "extension_mismatch"), None, (200, "")),
     "cmyk_jpeg": Outcome(None, ("converted_to_rgb",), None, (200, "")),
@@ -161,7 +161,7 @@ def save_small_weights(path: Path, arch: str = "mobilenet_v2", num_classes: int 
 
     from affectlab.labels import class_names
     from affectlab.models import ModelInfo, build_model, save_weights
-    from affectlab.preprocess import Preprocess
+    from affectlab.preprocessing import Preprocess
 
     torch.manual_seed(0)
     model = build_model(arch, num_classes=num_classes).eval()

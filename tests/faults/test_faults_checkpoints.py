@@ -24,7 +24,7 @@ SAVE_LOOP = r"""
 import sys, torch
 from affectlab.labels import class_names
 from affectlab.models import ModelInfo, build_model, save_weights
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 path = sys.argv[1]
 model = build_model("resnet18")
 info = ModelInfo("resnet18", class_names(8), Preprocess(size=32))

@@ -43,7 +43,7 @@ def _forbid(monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> None:
 def test_prepare_refuses_before_decoding(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, dataset: Path, kind: str
 ) -> None:
-    import affectlab.data.store as store
+    import affectlab.data.store_writer as store
 
     out = _place(request, kind)
     _forbid(monkeypatch, store, "scan")
@@ -60,7 +60,7 @@ def test_prepare_refuses_when_the_store_would_not_fit(
     import shutil
     from collections import namedtuple
 
-    import affectlab.data.store as store
+    import affectlab.data.store_writer as store
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 50_000, 50_000))
@@ -77,7 +77,7 @@ def test_prepare_disk_full_midway_is_a_clear_error(
     """Space taken by someone else during the run: a clear error, and the store never looks complete."""
     import errno
 
-    import affectlab.data.store as store
+    import affectlab.data.store_writer as store
 
     def full(self: object, record: object, pixels: np.ndarray) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")

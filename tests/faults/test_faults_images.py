@@ -91,7 +91,7 @@ class _Backend:
 def _predictor():
     from affectlab.inference import Predictor
     from affectlab.labels import AFFECTNET_CLASSES
-    from affectlab.preprocess import Preprocess
+    from affectlab.preprocessing import Preprocess
 
     return Predictor(_Backend(), AFFECTNET_CLASSES, Preprocess(size=32), detector="none", batch_size=2)
 

@@ -79,7 +79,7 @@ def test_pickle_in_a_run_folder_is_refused(tmp_path: Path, loader: str) -> None:
     run = tmp_path / "run"
     evil_pickle(run / "model.safetensors", marker)
     (run / "run.json").write_text("{}")
-    target = run if loader != "serve" else run / "model.safetensors"  # serve takes a file
+    target = run  # every loader takes a run folder
     with pytest.raises(AffectlabError, match="pickle"):
         LOADERS[loader](target)
     assert not marker.exists()
@@ -115,7 +115,8 @@ def test_other_class_count_is_refused_naming_it(tmp_path: Path, weights_file: Pa
 
     path = _relabel(weights_file, tmp_path / "model.safetensors", class_names=list(class_names(7)))
     with pytest.raises(
-        AffectlabError, match=r"class count mismatch: the weights have 8 expression classes.*7"
+        AffectlabError,
+        match=r"class count mismatch: the weights have 8 expression outputs but the file lists 7",
     ):
         LOADERS[loader](path)
 
@@ -150,7 +151,7 @@ def _external_onnx(tmp_path: Path, single: Path, location: str) -> Path:
 
 
 def test_exported_onnx_is_a_single_file(single_onnx: Path) -> None:
-    from affectlab.inference.export import external_data_locations
+    from affectlab.models.onnx import external_data_locations
 
     assert sorted(p.name for p in single_onnx.parent.iterdir()) == ["model.onnx"]
     assert external_data_locations(onnx.load(str(single_onnx), load_external_data=False)) == []
@@ -167,3 +168,70 @@ def test_onnx_with_external_data_is_refused(
     pattern = "path traversal" if location != "weights.bin" else "external data in"
     with pytest.raises(AffectlabError, match=pattern):
         LOADERS[loader](path)
+
+
+BAD_PREPROCESS = {
+    "size_60000": ({"size": 60000}, "size must be between 8 and 1024"),
+    "size_text": ({"size": "big"}, "size must be an integer"),
+    "std_0": ({"std": [0.229, 0.0, 0.225]}, "std must be three numbers above 0"),
+    "two_means": ({"mean": [0.5, 0.5]}, "mean must be three finite numbers"),
+    "nan_mean": ({"mean": [0.5, float("nan"), 0.5]}, "mean must be three finite numbers"),
+    "margin_2": ({"crop_margin": 2.0}, r"crop_margin must be in \[0, 1\]"),
+    "no_margin": ({"crop_margin": None}, "crop_margin must be a number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PREPROCESS))
+@pytest.mark.parametrize("loader", sorted(LOADERS))
+def test_impossible_preprocessing_is_refused_at_load(
+    tmp_path: Path, weights_file: Path, loader: str, case: str
+) -> None:
+    """A header declaring size 60000 or std 0 is refused when opened (not OOM-killed, not NaN later)."""
+    from affectlab.models import read_info
+
+    change, message = BAD_PREPROCESS[case]
+    pre = {**read_info(weights_file).preprocess.to_dict(), **change}
+    path = _relabel(weights_file, tmp_path / "model.safetensors", preprocess=pre)
+    with pytest.raises(AffectlabError, match=message) as info:
+        LOADERS[loader](path)
+    assert "model.safetensors" in str(info.value)
+
+
+def _onnx_with_metadata(src: Path, dst: Path, **changes: object) -> Path:
+    proto = onnx.load(str(src))
+    entry = next(p for p in proto.metadata_props if p.key == "affectlab")
+    data = json.loads(entry.value)
+    data.update(changes)
+    entry.value = json.dumps(data)
+    onnx.save(proto, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("loader", ["predict", "evaluate", "serve"])
+def test_onnx_metadata_must_match_its_graph(tmp_path: Path, single_onnx: Path, loader: str) -> None:
+    """7 class names for 8 expression outputs, or another input size: refused when opened."""
+    from affectlab.labels import class_names
+
+    seven = _onnx_with_metadata(
+        single_onnx, tmp_path / "seven.onnx", class_names=list(class_names(7)), num_classes=7
+    )
+    with pytest.raises(AffectlabError, match="expression output has 8 scores but the metadata lists 7"):
+        LOADERS[loader](seven)
+    pre = json.loads(next(p.value for p in onnx.load(str(single_onnx)).metadata_props))["preprocess"]
+    bigger = _onnx_with_metadata(
+        single_onnx, tmp_path / "big.onnx", preprocess={**pre, "size": pre["size"] * 2}
+    )
+    with pytest.raises(AffectlabError, match="the graph's input is shaped"):
+        LOADERS[loader](bigger)
+
+
+def test_deeply_nested_header_is_a_clear_error(tmp_path: Path) -> None:
+    """A safetensors header nested 100,000 levels deep: an error naming the file, not a RecursionError."""
+    import struct
+
+    header = b"{" + b'"a":[' * 100_000 + b"]" * 100_000 + b"}"
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    for loader in LOADERS.values():
+        with pytest.raises(AffectlabError, match="model.safetensors"):
+            loader(path)

@@ -57,7 +57,7 @@ DECODE = """
 import json, logging, sys
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 from affectlab.errors import AffectlabError
-from affectlab.inference.video import iter_video
+from affectlab.preprocessing.video import iter_video
 out = {}
 for path in %r:
     try:
@@ -131,7 +131,7 @@ import numpy as np
 from affectlab.errors import AffectlabError
 from affectlab.inference import Predictor
 from affectlab.labels import AFFECTNET_CLASSES
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 class B:
     def run(self, x):
         n = len(x); return np.zeros((n, 8), np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)

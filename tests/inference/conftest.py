@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from affectlab.inference import Predictor
+from affectlab.inference.backends import TorchBackend
 from affectlab.inference.detect import create_detector
-from affectlab.inference.predictor import TorchBackend
 from affectlab.labels import AFFECTNET_CLASSES
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 
 skdata = pytest.importorskip("skimage.data")
 
@@ -51,8 +51,10 @@ def retinaface():
 
 @pytest.fixture(scope="session")
 def standin_predictor(retinaface) -> Predictor:
-    backend = TorchBackend(StandInNet())
-    return Predictor(backend, AFFECTNET_CLASSES, Preprocess(size=64), detector=retinaface, batch_size=4)
+    pre = Preprocess(size=64)
+    return Predictor(
+        TorchBackend(StandInNet(), pre), AFFECTNET_CLASSES, pre, detector=retinaface, batch_size=4
+    )
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> Path:

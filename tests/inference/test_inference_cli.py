@@ -17,12 +17,13 @@ typer_testing = pytest.importorskip("typer.testing")
 @pytest.fixture()
 def cli(monkeypatch: pytest.MonkeyPatch, standin_net):
     from affectlab.cli import app
-    from affectlab.inference.predictor import TorchBackend
-    from affectlab.preprocess import Preprocess
+    from affectlab.inference.backends import TorchBackend
+    from affectlab.preprocessing import Preprocess
 
-    def fake_load(path, device="cpu", **kwargs):
+    def fake_load(path, device="cpu", threads=None, **kwargs):
         assert Path(path).name == "model.safetensors"
-        return Predictor(TorchBackend(standin_net, device), AFFECTNET_CLASSES, Preprocess(size=64), **kwargs)
+        pre = Preprocess(size=64)
+        return Predictor(TorchBackend(standin_net, pre, device), AFFECTNET_CLASSES, pre, **kwargs)
 
     monkeypatch.setattr(Predictor, "load", staticmethod(fake_load))
     runner = typer_testing.CliRunner()

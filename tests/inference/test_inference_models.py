@@ -9,7 +9,7 @@ import pytest
 
 from affectlab.inference import Predictor
 from affectlab.labels import AFFECTNET_CLASSES
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 
 models = pytest.importorskip("affectlab.models")
 if not all(hasattr(models, n) for n in ("build_model", "save_weights", "load_weights", "ModelInfo")):

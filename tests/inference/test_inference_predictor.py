@@ -9,9 +9,9 @@ import pytest
 
 from affectlab.errors import AffectlabError
 from affectlab.inference import FaceResult, Predictor
-from affectlab.inference.predictor import OnnxBackend
+from affectlab.inference.backends import OnnxBackend
 from affectlab.labels import AFFECTNET_CLASSES
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 
 
 def test_predict_image_finds_one_face_with_valid_outputs(standin_predictor: Predictor, astronaut) -> None:
@@ -95,7 +95,7 @@ def test_predict_video_errors_name_the_file(standin_predictor: Predictor, tmp_pa
 def test_onnx_backend_matches_torch(standin_net, tmp_path: Path, astronaut) -> None:
     import torch
 
-    from affectlab.inference.predictor import TorchBackend
+    from affectlab.inference.backends import TorchBackend
 
     path = tmp_path / "standin.onnx"
     torch.onnx.export(
@@ -108,8 +108,8 @@ def test_onnx_backend_matches_torch(standin_net, tmp_path: Path, astronaut) -> N
         dynamo=False,
     )
     pre = Preprocess(size=64)
-    on_torch = Predictor(TorchBackend(standin_net), AFFECTNET_CLASSES, pre, detector="retinaface")
-    on_onnx = Predictor(OnnxBackend(path), AFFECTNET_CLASSES, pre, detector="retinaface")
+    on_torch = Predictor(TorchBackend(standin_net, pre), AFFECTNET_CLASSES, pre, detector="retinaface")
+    on_onnx = Predictor(OnnxBackend(path, pre), AFFECTNET_CLASSES, pre, detector="retinaface")
     crops = [astronaut, astronaut[50:180, 170:280], astronaut[::-1]]
     for a, b in zip(on_torch.predict_faces(crops), on_onnx.predict_faces(crops), strict=True):
         diff = np.abs(np.subtract(list(a.probabilities.values()), list(b.probabilities.values())))
@@ -124,12 +124,16 @@ def test_bad_checkpoint_paths(tmp_path: Path) -> None:
         Predictor(None, AFFECTNET_CLASSES, Preprocess(), batch_size=0)  # type: ignore[arg-type]
 
 
-def test_alignment_changes_the_crop_but_not_the_box(standin_net, retinaface, astronaut) -> None:
-    from affectlab.inference.predictor import TorchBackend
+def test_alignment_comes_from_the_model_and_changes_the_crop_not_the_box(
+    standin_net, retinaface, astronaut
+) -> None:
+    from affectlab.inference.backends import TorchBackend
 
-    pre = Preprocess(size=64)
-    plain = Predictor(TorchBackend(standin_net), AFFECTNET_CLASSES, pre, detector=retinaface)
-    aligned = Predictor(TorchBackend(standin_net), AFFECTNET_CLASSES, pre, detector=retinaface, align=True)
+    pre, pre_aligned = Preprocess(size=64), Preprocess(size=64, align=True)
+    plain = Predictor(TorchBackend(standin_net, pre), AFFECTNET_CLASSES, pre, detector=retinaface)
+    aligned = Predictor(
+        TorchBackend(standin_net, pre_aligned), AFFECTNET_CLASSES, pre_aligned, detector=retinaface
+    )
     (a,) = plain.predict_image(astronaut)
     (b,) = aligned.predict_image(astronaut)
     assert a.box == b.box and a.probabilities != b.probabilities

@@ -11,7 +11,7 @@ from torch import nn
 
 from affectlab.labels import class_names
 from affectlab.models import AffectModel, ModelInfo, build_model, save_weights
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 
 SIZE = 48
 

@@ -13,14 +13,9 @@ from typer.testing import CliRunner
 
 from affectlab.cli import app
 from affectlab.errors import AffectlabError
-from affectlab.inference.export import (
-    OUTPUT_NAMES,
-    export_onnx,
-    export_torchscript,
-    external_data_locations,
-    load_onnx_info,
-)
-from affectlab.models import file_sha256
+from affectlab.inference.export import export_onnx, export_torchscript
+from affectlab.io import file_sha256
+from affectlab.models.onnx import OUTPUT_NAMES, external_data_locations, load_onnx_info
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +26,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
 
     from affectlab.labels import class_names
     from affectlab.models import ModelInfo, build_model, save_weights
-    from affectlab.preprocess import Preprocess
+    from affectlab.preprocessing import Preprocess
 
     folder = tmp_path_factory.mktemp("export")
     torch.manual_seed(1)

@@ -12,18 +12,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from affectlab.errors import AffectlabError
+from affectlab.io import file_sha256
 from affectlab.labels import class_names
 from affectlab.models import (
     ModelInfo,
     build_model,
-    file_sha256,
     load_weights,
     read_info,
     save_weights,
     sniff_format,
     weights_from_lightning_ckpt,
 )
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 
 
 def test_round_trip_same_outputs_and_info(saved_weights, tmp_path: Path) -> None:
@@ -126,7 +126,8 @@ def test_class_count_mismatch_is_named(tmp_path: Path, saved_weights) -> None:
     info = ModelInfo("resnet18", class_names(7), Preprocess(size=48))
     save_file(load_file(str(path)), str(lying), metadata={"affectlab": json.dumps(info.to_dict())})
     with pytest.raises(
-        AffectlabError, match="class count mismatch: the weights have 8 .* declared class names are 7"
+        AffectlabError,
+        match="class count mismatch: the weights have 8 expression outputs but the file lists 7",
     ):
         load_weights(lying)
     with pytest.raises(AffectlabError, match="classes .*, expected"):
@@ -134,18 +135,20 @@ def test_class_count_mismatch_is_named(tmp_path: Path, saved_weights) -> None:
 
 
 def _fake_lightning_ckpt(path: Path, model: torch.nn.Module, size: int | None) -> None:
-    """A checkpoint shaped like the training helper's: `model.`-prefixed state dict + hyper_parameters."""
+    """A checkpoint shaped like train()'s: `model.`-prefixed state dict + hyper_parameters with preprocess."""
+    hparams = {
+        "config": {"model": {"arch": "resnet18"}, "data": {"size": 64, "mean": [0.5] * 3, "std": [0.5] * 3}},
+        "class_names": list(class_names(8)),
+    }
+    if size is not None:
+        hparams["preprocess"] = Preprocess(
+            size=size, mean=(0.5,) * 3, std=(0.5,) * 3, crop_margin=0.2
+        ).to_dict()
     ckpt = {
         "epoch": 3,
         "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}
         | {"class_weights": torch.ones(8)},
-        "hyper_parameters": {
-            "config": {
-                "model": {"arch": "resnet18"},
-                "data": {"size": size, "mean": [0.5] * 3, "std": [0.5] * 3},
-            },
-            "class_names": list(class_names(8)),
-        },
+        "hyper_parameters": hparams,
     }
     torch.save(ckpt, path)
 
@@ -157,8 +160,9 @@ def test_weights_from_lightning_checkpoint(tmp_path: Path) -> None:
     out = weights_from_lightning_ckpt(tmp_path / "best.ckpt", tmp_path / "model.safetensors")
     loaded, info = load_weights(out)
     assert info.arch == "resnet18" and info.class_names == class_names(8)
-    assert info.preprocess == Preprocess(size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
+    assert info.preprocess == Preprocess(size=64, mean=(0.5,) * 3, std=(0.5,) * 3, crop_margin=0.2)
     assert torch.equal(loaded.expression.weight, model.expression.weight)
+    # Without a recorded preprocess the config's data section is not taken as one (no guessed margin).
     _fake_lightning_ckpt(tmp_path / "nosize.ckpt", model, size=None)
     with pytest.raises(AffectlabError, match="pass info=ModelInfo"):
         weights_from_lightning_ckpt(tmp_path / "nosize.ckpt", tmp_path / "x.safetensors")

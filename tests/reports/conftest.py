@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from affectlab.labels import class_names
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 
 
 class ArraySplit:

@@ -160,7 +160,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(f"affectlab.models is not available yet: {exc}")
     import torch
 
-    from affectlab.preprocess import Preprocess
+    from affectlab.preprocessing import Preprocess
 
     torch.manual_seed(0)
     model = build_model("resnet18", num_classes=8)
@@ -258,11 +258,12 @@ def _standin_net() -> Any:
 def standin_app() -> Any:
     """The service on a real Predictor (default RetinaFace detector) with a tiny stand-in network."""
     from affectlab.inference import Predictor
-    from affectlab.inference.predictor import TorchBackend
-    from affectlab.preprocess import Preprocess
+    from affectlab.inference.backends import TorchBackend
+    from affectlab.preprocessing import Preprocess
     from affectlab.serve.app import create_app
 
-    predictor = Predictor(TorchBackend(_standin_net()), AFFECTNET_CLASSES, Preprocess(size=64))
+    pre = Preprocess(size=64)
+    predictor = Predictor(TorchBackend(_standin_net(), pre), AFFECTNET_CLASSES, pre)
     info = {
         "architecture": "standin",
         "classes": list(AFFECTNET_CLASSES),

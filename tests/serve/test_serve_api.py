@@ -137,7 +137,7 @@ def test_predict_real_model_finds_the_astronaut(
     """A random-init resnet18 checkpoint + the default detector: >= 1 face with the documented schema."""
     from fastapi.testclient import TestClient
 
-    from affectlab.models import file_sha256
+    from affectlab.io import file_sha256
 
     with TestClient(real_app) as client:
         info = client.get("/v1/model").json()

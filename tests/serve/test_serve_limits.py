@@ -110,5 +110,5 @@ def test_create_app_needs_model_or_predictor(tmp_path: Any) -> None:
 
     with pytest.raises(AffectlabError):
         create_app(None)
-    with pytest.raises(AffectlabError, match="does not exist"):
+    with pytest.raises(AffectlabError, match="no such file or folder"):
         create_app(tmp_path / "missing.safetensors")

@@ -31,6 +31,7 @@ class ArraySplit:
         rng = np.random.default_rng(seed)
         self.class_names = class_names(num_classes)
         self.image_size = size
+        self.crop_margin, self.align = 0.0, False  # whole generated images: how a model must cut its inputs
         expr = np.arange(n) % num_classes
         rng.shuffle(expr)
         palette = np.random.default_rng(1234).integers(30, 225, size=(num_classes, 3))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from affectlab.data.store import prepare
+from affectlab.data.store_writer import prepare
 from affectlab.data.synth import generate
 from affectlab.training import train
 
@@ -125,3 +125,30 @@ def test_cli_bad_key_is_a_clean_error(tmp_path) -> None:
     result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "x"), "--set", "optim.lrr=1"])
     assert result.exit_code != 0
     assert "optim.lrr" in str(result.exception) or "optim.lrr" in result.output
+
+
+@pytest.mark.parametrize("source", ["store", "raw"])
+def test_the_model_records_how_its_faces_were_cut(source, tmp_path, make_config) -> None:
+    """prepare --margin 0.3 --align (or the raw layout's data.margin/align) -> model.safetensors says so."""
+    from affectlab.models import open_model
+
+    raw = generate(tmp_path / "raw", train=32, val=16, size=64, layout="official", workers=1, progress=False)
+    if source == "store":
+        data = {"path": str(prepare(raw, tmp_path / "store", 32, margin=0.3, align=True, workers=1))}
+    else:
+        data = {"path": str(raw), "size": 32, "margin": 0.3, "align": True}
+    cfg = make_config(
+        tmp_path / "run",
+        data={**data, "batch_size": 16, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.3, 0.4]},
+        model={"arch": "resnet18"},
+        trainer={"max_epochs": 1, "accelerator": "cpu", "progress_bar": "none", "limit_train_batches": 1},
+    )
+    out = train(cfg)
+    pre = open_model(out).info.preprocess
+    assert (pre.size, pre.crop_margin, pre.align) == (32, 0.3, True)
+    assert pre.mean == (0.5, 0.4, 0.3) and pre.std == (0.2, 0.3, 0.4)
+    assert json.loads((out / "run.json").read_text())["preprocess"] == pre.to_dict()
+    import torch
+
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["preprocess"] == pre.to_dict()

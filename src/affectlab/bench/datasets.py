@@ -53,7 +53,8 @@ def make_raw(out: Path, *, train: int, val: int = 16, size: int, seed: int = 0) 
 
 def make_store(raw: Path, out: Path, size: int) -> Path:
     """Prepare (or reuse) a store of `raw` at `size` px."""
-    from affectlab.data.store import MANIFEST, prepare
+    from affectlab.data.store import MANIFEST
+    from affectlab.data.store_writer import prepare
 
     manifest = out / MANIFEST
     if manifest.is_file():
@@ -67,7 +68,8 @@ def make_store(raw: Path, out: Path, size: int) -> Path:
 
 def tile_store(src: Path, out: Path, count: int, split: str = "train", chunk: int = 8192) -> Path:
     """Write a valid store whose `split` holds `count` samples: the source split's samples repeated."""
-    from affectlab.data.store import MANIFEST, _sample_digest, _sha256_file, open_store
+    from affectlab.data.store import MANIFEST, open_store, sample_digest
+    from affectlab.io import file_sha256
 
     store = open_store(src)
     if split not in store.splits:
@@ -96,7 +98,7 @@ def tile_store(src: Path, out: Path, count: int, split: str = "train", chunk: in
         stop = min(start + chunk, count)
         images[start:stop] = base[np.arange(start, stop) % n]
     images.flush()
-    digest = _sample_digest(images)
+    digest = sample_digest(images)
     del images
     order = np.arange(count) % n
     with np.load(src / split / "labels.npz") as labels:
@@ -109,8 +111,8 @@ def tile_store(src: Path, out: Path, count: int, split: str = "train", chunk: in
     entry = manifest["splits"][split]
     entry["count"] = count
     entry["checksums"] = {
-        "labels_sha256": _sha256_file(folder / "labels.npz"),
-        "ids_sha256": _sha256_file(folder / "ids.txt"),
+        "labels_sha256": file_sha256(folder / "labels.npz"),
+        "ids_sha256": file_sha256(folder / "ids.txt"),
         "images_sample_sha256": digest,
     }
     manifest["settings"]["tiled_from"] = {"path": str(src.resolve()), "count": n}

@@ -16,16 +16,11 @@ from affectlab.bench.machine import physical_cores
 
 def ort_session(path: Path, tuned: bool, threads: int | None = None) -> Any:
     """An ONNX Runtime CPU session: library defaults or tuned (all graph optimisations, sequential)."""
-    import onnxruntime as ort
+    from affectlab.models.onnx import onnx_session
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
     if tuned:
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.intra_op_num_threads = threads or physical_cores()
-        opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return onnx_session(path, threads=threads or physical_cores())
+    return onnx_session(path, optimize=False)
 
 
 def export_model(arch: str, size: int, out: Path) -> tuple[torch.nn.Module, Path]:
@@ -33,7 +28,7 @@ def export_model(arch: str, size: int, out: Path) -> tuple[torch.nn.Module, Path
     from affectlab.inference.export import export_onnx
     from affectlab.labels import AFFECTNET_CLASSES
     from affectlab.models import ModelInfo, build_model
-    from affectlab.preprocess import Preprocess
+    from affectlab.preprocessing import Preprocess
 
     torch.manual_seed(0)
     model = build_model(arch, num_classes=len(AFFECTNET_CLASSES)).eval()

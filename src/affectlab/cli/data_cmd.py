@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing.spec import DEFAULT_MARGIN
 
 
 def validate(
@@ -32,7 +32,12 @@ def prepare(
     out: Path = typer.Argument(..., help="Store folder to create (or to rebuild)."),
     size: int = typer.Option(..., "--size", help="Output image side in pixels."),
     margin: float = typer.Option(
-        Preprocess().crop_margin, "--margin", help="Face-box margin (fraction of side)."
+        DEFAULT_MARGIN,
+        "--margin",
+        help="Face-box margin on every side, a fraction of the box's larger side (0..1).",
+    ),
+    align: bool = typer.Option(
+        False, "--align", help="Rotate faces so the eyes are level (needs landmarks; recorded in the model)."
     ),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first problem instead of skipping it."),
     num_classes: int = typer.Option(8, "--num-classes", help="8 (AffectNet) or 7 (without contempt)."),
@@ -43,7 +48,15 @@ def prepare(
     from affectlab.data import prepare as run_prepare
 
     path = run_prepare(
-        src, out, size, margin=margin, strict=strict, num_classes=num_classes, workers=workers, progress=True
+        src,
+        out,
+        size,
+        margin=margin,
+        align=align,
+        strict=strict,
+        num_classes=num_classes,
+        workers=workers,
+        progress=True,
     )
     store = open_store(path)
     store.report().print()

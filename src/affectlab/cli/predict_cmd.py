@@ -41,7 +41,9 @@ def _print_summary(summary: Any, out: Path | None, annotate: Path | None) -> Non
 
 
 def predict_command(
-    model: Annotated[Path, typer.Argument(help="model.safetensors, a training run folder, or an .onnx file")],
+    model: Annotated[
+        Path, typer.Argument(help="a training run folder, a model.safetensors or an .onnx file")
+    ],
     inputs: Annotated[
         list[Path] | None,
         typer.Argument(help="image files, folders (recursive) and videos (mp4/avi/mov/mkv)"),
@@ -68,12 +70,12 @@ def predict_command(
         int | None,
         typer.Option("--max-side", help="detector input: images larger than this are shrunk (960)"),
     ] = None,
-    align: Annotated[bool, typer.Option("--align", help="rotate faces so the eyes are level")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="faces per model call")] = 32,
     stride: Annotated[int, typer.Option("--stride", help="use every N-th video frame")] = 1,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda")] = "cpu",
     threads: Annotated[
-        int | None, typer.Option("--threads", help="ONNX Runtime threads (default: all cores)")
+        int | None,
+        typer.Option("--threads", help="model threads, PyTorch or ONNX Runtime (default: all cores)"),
     ] = None,
     webcam: Annotated[
         int | None, typer.Option("--webcam", help="live camera index, shown in a window (q quits)")
@@ -87,7 +89,7 @@ def predict_command(
     from affectlab.inference import Predictor, create_detector
     from affectlab.inference.runner import run_predict
     from affectlab.inference.sources import collect_inputs, is_video
-    from affectlab.inference.video import video_info
+    from affectlab.preprocessing.video import video_info
 
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise AffectlabError(f"--device must be cpu or cuda, got {device!r}")
@@ -108,10 +110,8 @@ def predict_command(
     if max_side is not None:
         options["max_side"] = max_side
     det = create_detector("none" if no_detect else detector, **options)
-    kwargs: dict[str, Any] = {"detector": det, "align": align, "batch_size": batch_size}
-    if model.suffix.lower() == ".onnx":
-        kwargs["threads"] = threads
-    predictor = Predictor.load(model, device=device, **kwargs)
+    # Crop size, margin and eye alignment come from the model file: they are how it was trained.
+    predictor = Predictor.load(model, device=device, threads=threads, detector=det, batch_size=batch_size)
 
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam

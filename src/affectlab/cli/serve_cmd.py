@@ -11,7 +11,7 @@ from affectlab.errors import AffectlabError
 
 def serve(
     model: Path = typer.Argument(
-        ..., help="model.safetensors (from a training run) or an exported .onnx file."
+        ..., help="A training run folder, its model.safetensors, or an exported .onnx file."
     ),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(8000, help="TCP port."),

@@ -11,17 +11,20 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from affectlab.data.access import open_split
     from affectlab.data.readers import detect_layout
-    from affectlab.data.splits import FaceSplit, open_split
-    from affectlab.data.store import Store, open_store, prepare
+    from affectlab.data.splits import FaceSplit
+    from affectlab.data.store import Store, is_store, open_store
+    from affectlab.data.store_writer import prepare
     from affectlab.data.validation import ValidationReport, validate_dataset
 
 _EXPORTS: dict[str, str] = {
     "detect_layout": "affectlab.data.readers",
-    "open_split": "affectlab.data.splits",
+    "open_split": "affectlab.data.access",
     "FaceSplit": "affectlab.data.splits",
+    "is_store": "affectlab.data.store",
     "open_store": "affectlab.data.store",
-    "prepare": "affectlab.data.store",
+    "prepare": "affectlab.data.store_writer",
     "Store": "affectlab.data.store",
     "validate_dataset": "affectlab.data.validation",
     "ValidationReport": "affectlab.data.validation",
@@ -32,6 +35,7 @@ __all__ = [
     "Store",
     "ValidationReport",
     "detect_layout",
+    "is_store",
     "open_split",
     "open_store",
     "prepare",

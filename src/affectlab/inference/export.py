@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,11 @@ import torch
 from torch import nn
 
 from affectlab.errors import AffectlabError
-from affectlab.labels import class_names as default_class_names
-from affectlab.models import AffectModel, ModelInfo, file_sha256, load_weights
-from affectlab.preprocess import Preprocess
+from affectlab.models.info import META_KEY, ModelInfo
+from affectlab.models.onnx import INPUT_NAME, OUTPUT_NAMES, external_data_locations, onnx_session
+from affectlab.preprocessing.spec import Preprocess
 
 log = logging.getLogger(__name__)
-
-#: ONNX graph names: one input, four outputs.
-INPUT_NAME = "image"
-OUTPUT_NAMES: tuple[str, ...] = ("expression", "probabilities", "valence", "arousal")
-#: metadata_props key holding the model info as JSON.
-META_KEY = "affectlab"
 EXPORTER = "torch.onnx.export(dynamo=False) (TorchScript-based; onnxscript is not needed)"
 
 
@@ -112,27 +105,27 @@ Source = str | Path | nn.Module | tuple[nn.Module, ModelInfo]
 def _resolve(source: Source, info: ModelInfo | None) -> tuple[nn.Module, ModelInfo, str | None]:
     """Return an eval-mode CPU float32 copy of the model, its info and the source file's sha256."""
     if isinstance(source, tuple):
-        source, info = source[0], info or source[1]
+        pair: tuple[nn.Module, ModelInfo] = source
+        source, info = pair[0], info or pair[1]
     if isinstance(source, str | Path):
-        if Path(source).is_dir():
-            source = Path(source) / "model.safetensors"
-        model, file_info = load_weights(source)
-        return model, info or file_info, file_sha256(source)
+        from affectlab.models.artifacts import open_model
+
+        artifact = open_model(source)
+        if artifact.format != "safetensors":
+            raise AffectlabError(
+                f"{artifact.path} is already an ONNX export; export from its model.safetensors"
+            )
+        return artifact.load_torch(), info or artifact.info, artifact.sha256
     model = source
     while isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile wrapper
         model = model._orig_mod  # type: ignore[assignment]
     if info is None:
-        if not isinstance(model, AffectModel):
-            raise AffectlabError(
-                "exporting a model object that is not an AffectModel needs info=ModelInfo(...)"
-            )
-        info = ModelInfo(
-            model.arch,
-            default_class_names(model.num_classes),
-            Preprocess(),
-            va_activation=model.va_activation,
+        # The preprocessing a model needs is a fact of its training data, never a default.
+        raise AffectlabError(
+            "exporting a model object needs info=ModelInfo(arch, class_names, preprocess); or export its "
+            "model.safetensors file or run folder, which carry them"
         )
-    model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format)
+    model = copy.deepcopy(model).to("cpu", torch.float32).to(memory_format=torch.contiguous_format)
     return model.eval(), info, None
 
 
@@ -154,43 +147,39 @@ def _info_json(info: ModelInfo, fmt: str, sha: str | None, opset: int | None, dy
     return json.dumps(data)
 
 
-def _real_images(size: int) -> np.ndarray:
-    """Real photos (scikit-image samples) when installed, else smooth synthetic faces; uint8 (N, S, S, 3)."""
-    images: list[np.ndarray] = []
+def _real_faces(size: int, margin: float) -> np.ndarray:
+    """Faces cropped from real photos (scikit-image samples) by affectlab's own crop rule; uint8 (N, S, S, 3).
+
+    Without scikit-image, smooth synthetic images stand in (whole-image crops).
+    """
+    from affectlab.preprocessing.crop import crop_face
+
     try:
         from skimage import data as skdata
 
         astro = skdata.astronaut()
-        images = [astro[30:230, 150:320], astro, skdata.coffee(), skdata.chelsea()]
+        regions = [(astro, (177.0, 56.0, 95.0, 120.0)), (astro, None), (skdata.coffee(), None)]
+        regions.append((skdata.chelsea(), None))
     except Exception:  # scikit-image is optional; fall back to synthetic smooth images
         yy, xx = np.mgrid[0:256, 0:256] / 255.0
+        regions = []
         for k in range(4):
             face = np.exp(-(((xx - 0.5) / 0.3) ** 2 + ((yy - 0.5) / 0.4) ** 2))
             shade = 0.5 + 0.5 * np.sin(2 * np.pi * (xx * (k + 1) + yy * 0.5))
             rgb = np.stack([face * 0.9 + 0.1 * shade, face * 0.7 + 0.2 * yy, face * 0.6 + 0.3 * xx], -1)
-            images.append((np.clip(rgb, 0, 1) * 255).astype(np.uint8))
-    batch = []
-    for img in images:
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
-        side = min(t.shape[-2:])
-        top, left = (t.shape[-2] - side) // 2, (t.shape[-1] - side) // 2
-        t = t[..., top : top + side, left : left + side]
-        t = nn.functional.interpolate(
-            t, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-        )
-        batch.append(t.clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy())
-    return np.stack(batch)
+            regions.append(((np.clip(rgb, 0, 1) * 255).astype(np.uint8), None))
+    return np.stack([crop_face(np.ascontiguousarray(rgb), box, size, margin) for rgb, box in regions])
 
 
 def parity_inputs(preprocess: Preprocess, batch: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
-    """Normalised float32 NCHW batches: 'random' (standard normal) and 'real' (photos or smooth images)."""
+    """Normalised float32 NCHW batches: 'random' (standard normal) and 'real' (faces from photos)."""
+    from affectlab.preprocessing.normalise import normalise
+
     rng = np.random.default_rng(seed)
     size = preprocess.size
     rand = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
-    real = _real_images(size).astype(np.float32) / 255.0
-    mean, std = np.asarray(preprocess.mean, np.float32), np.asarray(preprocess.std, np.float32)
-    real = ((real - mean) / std).transpose(0, 3, 1, 2)
-    return {"random": rand, "real": np.ascontiguousarray(real[:batch], dtype=np.float32)}
+    real = normalise(_real_faces(size, preprocess.crop_margin)[:batch], preprocess.mean, preprocess.std)
+    return {"random": rand, "real": real}
 
 
 def _torch_outputs(head: nn.Module, x: np.ndarray) -> list[np.ndarray]:
@@ -208,12 +197,7 @@ def _diffs(expected: list[np.ndarray], got: list[np.ndarray]) -> dict[str, float
 def _onnx_parity(
     head: nn.Module, path: Path, preprocess: Preprocess, dynamic: bool
 ) -> dict[str, dict[str, float]]:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = onnx_session(path)
     report = {}
     for name, x in parity_inputs(preprocess).items():
         chunks = [x] if dynamic else [x[i : i + 1] for i in range(len(x))]
@@ -349,86 +333,3 @@ def export_torchscript(
             k: _diffs(_torch_outputs(head, x), _torch_outputs(loaded, x)) for k, x in inputs.items()
         }
     return report
-
-
-def _node_tensors(nodes: Any) -> Iterator[Any]:
-    """Tensors held in node attributes, recursing into subgraphs (If/Loop/Scan bodies)."""
-    import onnx
-
-    for node in nodes:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                yield attr.t
-            yield from attr.tensors
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _graph_tensors(attr.g)
-            for sub in attr.graphs:
-                yield from _graph_tensors(sub)
-
-
-def _graph_tensors(graph: Any) -> Iterator[Any]:
-    """Every tensor of a graph: initializers, sparse initializers, node attributes and subgraphs."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    yield from _node_tensors(graph.node)
-
-
-def external_data_locations(proto: Any) -> list[str]:
-    """Return the external-data locations referenced by any tensor of an ONNX model (graphs, functions)."""
-    import onnx
-
-    tensors = [*_graph_tensors(proto.graph)]
-    for func in proto.functions:
-        tensors.extend(_node_tensors(func.node))
-    found: list[str] = []
-    for tensor in tensors:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
-            locations = [e.value for e in tensor.external_data if e.key == "location"]
-            found.extend(locations or ["<no location>"])
-    return found
-
-
-def load_onnx_info(path: str | Path) -> ModelInfo:
-    """Read the affectlab info of an exported ONNX file; refuse files that use external data."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise AffectlabError(f"ONNX file {path} not found")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise AffectlabError(f"{path}: not a readable ONNX model ({exc})") from exc
-    locations = external_data_locations(proto)
-    if locations:
-        outside = [
-            loc
-            for loc in locations
-            if Path(loc).is_absolute()
-            or not (path.parent / loc).resolve().is_relative_to(path.parent.resolve())
-        ]
-        where = (
-            f"outside its folder ({outside[:3]}: path traversal)"
-            if outside
-            else f"in {sorted(set(locations))[:3]}"
-        )
-        raise AffectlabError(
-            f"{path}: refused: this ONNX model keeps tensors in external data {where}. affectlab exports are "
-            "single files; re-export with `affectlab export`, or, if you trust the files, merge them into "
-            "one with onnx.load() then onnx.save(model, out, save_as_external_data=False)"
-        )
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if META_KEY not in meta:
-        raise AffectlabError(
-            f"{path}: this ONNX model has no affectlab metadata (class names, input size, normalisation); "
-            "export it with `affectlab export WEIGHTS --format onnx`"
-        )
-    try:
-        data = json.loads(meta[META_KEY])
-    except ValueError as exc:
-        raise AffectlabError(f"{path}: the affectlab ONNX metadata is not valid JSON ({exc})") from exc
-    info = ModelInfo.from_dict(data)
-    info.metadata = {**info.metadata, "export": data.get("export", {})}
-    return info

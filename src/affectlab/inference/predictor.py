@@ -1,125 +1,31 @@
-"""Predictor: detect faces, crop them as in training, run the model (PyTorch or ONNX Runtime) in batches."""
+"""Predictor: detect faces, crop them by the model's own preprocessing, run the model in batches."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.inference.crops import crop_face, fit_square, normalise
-from affectlab.inference.detect import DEFAULT_DETECTOR, Detection, Detector, create_detector, ort_providers
+from affectlab.inference.backends import Backend, make_backend, softmax
+from affectlab.inference.detect import DEFAULT_DETECTOR, Detection, Detector, create_detector
 from affectlab.inference.results import FaceResult, FrameResult
-from affectlab.inference.sources import Frame, as_rgb, iter_frames, load_image
-from affectlab.preprocess import Preprocess
+from affectlab.inference.sources import Frame, iter_frames, load_image
+from affectlab.preprocessing.crop import crop_faces, eyes_from_landmarks
+from affectlab.preprocessing.decode import from_array
+from affectlab.preprocessing.spec import Preprocess
+
+log = logging.getLogger(__name__)
 
 _ARRAY_SOURCE = "<array>"
 
 
-class Backend(Protocol):
-    """Runs the model on a normalised float32 NCHW batch."""
-
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return expression logits (N, C), valence (N,), arousal (N,)."""
-        ...
-
-
-class TorchBackend:
-    """PyTorch model on cpu or cuda, in eval mode."""
-
-    def __init__(self, model: Any, device: str = "cpu") -> None:
-        import torch
-
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise AffectlabError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return expression logits (N, C), valence (N,), arousal (N,)."""
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(batch).to(self.device))
-        logits = out["expression"].float().cpu().numpy()
-        valence = out["valence"].float().reshape(-1).cpu().numpy()
-        arousal = out["arousal"].float().reshape(-1).cpu().numpy()
-        return logits, valence, arousal
-
-
-class OnnxBackend:
-    """ONNX Runtime session, full graph optimisation; outputs found by name (expression/valence/arousal)."""
-
-    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.intra_op_num_threads = threads or 0
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=ort_providers(device))
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise AffectlabError(f"ONNX Runtime could not load {path}: {exc}") from exc
-        self.input_name = self.session.get_inputs()[0].name
-        names = [o.name for o in self.session.get_outputs()]
-        wanted = ("expression", "valence", "arousal")
-        if all(n in names for n in wanted):
-            self.output_names = list(wanted)
-        elif len(names) == 3:
-            self.output_names = names
-        else:
-            raise AffectlabError(f"{path}: expected outputs {list(wanted)}, found {names}")
-        shape = self.session.get_inputs()[0].shape
-        self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
-
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return expression logits (N, C), valence (N,), arousal (N,)."""
-        if self.fixed_batch is not None and len(batch) != self.fixed_batch:
-            parts = [self.run(batch[i : i + 1]) for i in range(len(batch))] if self.fixed_batch == 1 else None
-            if parts is None:
-                raise AffectlabError(f"this ONNX file takes batches of exactly {self.fixed_batch}")
-            return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
-        logits, valence, arousal = self.session.run(self.output_names, {self.input_name: batch})
-        n = len(batch)
-        return np.asarray(logits, np.float32), np.reshape(valence, (n,)), np.reshape(arousal, (n,))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 for stable probabilities."""
-    z = logits.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _checkpoint_file(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.safetensors"
-    if not p.is_file():
-        raise AffectlabError(
-            f"checkpoint {p} not found (expected a .safetensors file or a training run folder)"
-        )
-    if p.suffix == ".onnx":
-        raise AffectlabError(f"{p} is an ONNX file; use Predictor.from_onnx (the CLI chooses by suffix)")
-    if p.suffix == ".ckpt":
-        raise AffectlabError(
-            f"{p} is a Lightning resume checkpoint; predict with the run's model.safetensors"
-        )
-    return p
-
-
-def _as_preprocess(value: Any) -> Preprocess:
-    return value if isinstance(value, Preprocess) else Preprocess.from_dict(dict(value))
-
-
 class Predictor:
-    """Faces in, expression probabilities and valence/arousal out; use from_checkpoint or from_onnx."""
+    """Faces in, expression probabilities and valence/arousal out; build one with :meth:`load`."""
 
     def __init__(
         self,
@@ -127,54 +33,57 @@ class Predictor:
         class_names: Sequence[str],
         preprocess: Preprocess,
         detector: Detector | str | None = DEFAULT_DETECTOR,
-        align: bool = False,
         batch_size: int = 32,
         device: str = "cpu",
         info: Any = None,
+        artifact: Any = None,
     ) -> None:
         if batch_size < 1:
             raise AffectlabError(f"batch size must be at least 1, got {batch_size}")
         self.backend = backend
         self.class_names = tuple(class_names)
         self.preprocess = preprocess
-        self.align = align
         self.batch_size = batch_size
         self.device = device
-        #: The model's ModelInfo (arch, class names, preprocess, metadata) when loaded from a file.
+        #: The model's ModelInfo (arch, class names, preprocess, metadata).
         self.info = info
+        #: The opened model file (affectlab.models.ModelArtifact), when loaded from one.
+        self.artifact = artifact
         self._detector_arg = detector
         self._detector: Detector | None = detector if not isinstance(detector, str | None) else None
+        self._warned_unaligned = False
+
+    @classmethod
+    def load(
+        cls, path: str | Path, device: str = "cpu", threads: int | None = None, **kwargs: Any
+    ) -> Predictor:
+        """Open a run folder, model.safetensors or .onnx file (by content) on PyTorch or ONNX Runtime."""
+        from affectlab.models.artifacts import open_model
+
+        artifact = open_model(path)
+        backend = make_backend(artifact, device, threads)
+        info = artifact.info
+        return cls(
+            backend, info.class_names, info.preprocess, device=device, info=info, artifact=artifact, **kwargs
+        )
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kwargs: Any) -> Predictor:
-        """Load a `.safetensors` weights file (or a run folder's model.safetensors) on PyTorch."""
-        file = _checkpoint_file(path)
-        from affectlab.models import load_weights
-
-        model, info = load_weights(file)
-        pre = _as_preprocess(info.preprocess)
-        return cls(TorchBackend(model, device), info.class_names, pre, device=device, info=info, **kwargs)
+        """Load a run folder or a model.safetensors file on PyTorch."""
+        predictor = cls.load(path, device, **kwargs)
+        if predictor.artifact.format != "safetensors":
+            raise AffectlabError(f"{path} is an ONNX file; use Predictor.from_onnx or Predictor.load")
+        return predictor
 
     @classmethod
-    def from_onnx(
-        cls, path: str | Path, device: str = "cpu", threads: int | None = None, **kwargs: Any
-    ) -> Predictor:
+    def from_onnx(cls, path: str | Path, device: str = "cpu", **kwargs: Any) -> Predictor:
         """Load an exported ONNX file (class names and preprocessing from its metadata) on ONNX Runtime."""
-        from affectlab.inference.export import load_onnx_info
-
-        if not Path(path).is_file():
-            raise AffectlabError(f"ONNX file {path} not found")
-        info = load_onnx_info(path)
-        pre = _as_preprocess(info.preprocess)
-        backend = OnnxBackend(path, device, threads)
-        return cls(backend, info.class_names, pre, device=device, info=info, **kwargs)
-
-    @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", **kwargs: Any) -> Predictor:
-        """Load an ONNX file (by its .onnx suffix) or a checkpoint."""
-        if Path(path).suffix.lower() == ".onnx":
-            return cls.from_onnx(path, device=device, **kwargs)
-        return cls.from_checkpoint(path, device=device, **kwargs)
+        predictor = cls.load(path, device, **kwargs)
+        if predictor.artifact.format != "onnx":
+            raise AffectlabError(
+                f"{path} is not an ONNX file; use Predictor.from_checkpoint or Predictor.load"
+            )
+        return predictor
 
     @property
     def detector(self) -> Detector:
@@ -184,17 +93,23 @@ class Predictor:
             self._detector = create_detector(name, device=self.device)
         return self._detector
 
-    def _crop(self, rgb: np.ndarray, det: Detection, whole: bool) -> np.ndarray:
-        size, margin = self.preprocess.size, self.preprocess.crop_margin
+    def _regions(self, dets: list[Detection], whole: bool) -> list[tuple[Any, Any]]:
         if whole:
-            return fit_square(rgb, size)
-        return crop_face(rgb, det.box, size, margin, det.landmarks5, self.align)
+            if self.preprocess.align and not self._warned_unaligned:
+                log.warning("this model was trained on eye-aligned faces; whole images have no landmarks")
+                self._warned_unaligned = True
+            return [(None, None)]
+        eyes = [eyes_from_landmarks(d.landmarks5) if self.preprocess.align else None for d in dets]
+        return [(d.box, e) for d, e in zip(dets, eyes, strict=True)]
 
     def _faces_of(self, rgb: np.ndarray, detect: bool) -> tuple[list[Detection], list[np.ndarray]]:
         whole = not detect or self.detector.name == "none"
         h, w = rgb.shape[:2]
         dets = [Detection((0.0, 0.0, float(w), float(h)), 1.0)] if whole else self.detector.detect(rgb)
-        return dets, [self._crop(rgb, d, whole) for d in dets]
+        if not dets:
+            return [], []
+        pre = self.preprocess
+        return dets, crop_faces(rgb, self._regions(dets, whole), pre.size, pre.crop_margin)
 
     def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on uint8 crops (N, S, S, 3) in batches; return probabilities, valence, arousal."""
@@ -202,7 +117,7 @@ class Predictor:
         probs = np.zeros((n, len(self.class_names)), np.float64)
         val, aro = np.zeros(n, np.float64), np.zeros(n, np.float64)
         for i in range(0, n, self.batch_size):
-            logits, v, a = self.backend.run(normalise(crops[i : i + self.batch_size], self.preprocess))
+            logits, v, a = self.backend.run(crops[i : i + self.batch_size])
             if logits.shape[1] != len(self.class_names):
                 raise AffectlabError(
                     f"model gave {logits.shape[1]} expression scores for {len(self.class_names)} classes"
@@ -228,25 +143,20 @@ class Predictor:
         )
 
     def predict_faces(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[FaceResult]:
-        """Predict already-cropped faces (any size; squared and resized); one result per crop."""
-        prepared = [fit_square(as_rgb(c), self.preprocess.size) for c in crops]
-        if not prepared:
+        """Predict already-cropped faces (any size; squared and resized like whole images); one per crop."""
+        images = [from_array(c) for c in crops]
+        if not images:
             return []
-        probs, val, aro = self.infer(np.stack(prepared))
-        results = []
-        for i, crop in enumerate(crops):
-            h, w = np.asarray(crop).shape[:2]
-            det = Detection((0.0, 0.0, float(w), float(h)), 1.0)
-            holder = Frame(_ARRAY_SOURCE, 0, None, None)
-            results.append(self._result(holder, i, det, probs[i], val[i], aro[i]))
-        return results
+        frames = [Frame(_ARRAY_SOURCE, i, None, rgb) for i, rgb in enumerate(images)]
+        results = [r.faces[0] for r in self.predict_frames(frames, detect=False)]
+        return [replace(r, frame=0, face=i) for i, r in enumerate(results)]
 
     def predict_image(self, image: str | Path | np.ndarray, detect: bool = True) -> list[FaceResult]:
         """Detect (unless detect=False: the whole image is one face) and predict every face of one image."""
         if isinstance(image, str | Path):
             frame = Frame(str(image), 0, None, load_image(image))
         else:
-            frame = Frame(_ARRAY_SOURCE, 0, None, as_rgb(image))
+            frame = Frame(_ARRAY_SOURCE, 0, None, from_array(image))
         return next(iter(self.predict_frames([frame], detect=detect))).faces
 
     def predict_video(self, path: str | Path, stride: int = 1, detect: bool = True) -> Iterator[FrameResult]:

@@ -12,7 +12,8 @@ from affectlab.inference.annotate import Timeline, draw_faces, save_image
 from affectlab.inference.predictor import Predictor
 from affectlab.inference.results import FrameResult, ResultWriter, Summary
 from affectlab.inference.sources import is_video, iter_frames
-from affectlab.inference.video import VideoWriter, video_info
+from affectlab.inference.video import VideoWriter
+from affectlab.preprocessing.video import video_info
 
 log = logging.getLogger(__name__)
 

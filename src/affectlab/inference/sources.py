@@ -1,4 +1,8 @@
-"""Inputs for predict: image files, folders (recursive, by suffix) and videos, streamed as frames."""
+"""Inputs for predict: image files, folders (recursive, by suffix) and videos, streamed as frames.
+
+Decoding itself is :mod:`affectlab.preprocessing` (images and videos alike); this module only finds the files
+and turns each one into frames, an unreadable file into one frame that carries its error.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.inference.video import VIDEO_SUFFIXES, iter_video
+from affectlab.preprocessing.decode import IMAGE_SUFFIXES, REFUSED_SUFFIXES, decode_file
+from affectlab.preprocessing.video import VIDEO_SUFFIXES, is_video, iter_video
 
-#: File suffixes treated as images.
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
-)
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "Frame",
+    "collect_inputs",
+    "is_video",
+    "iter_frames",
+    "load_image",
+]
 
 
 @dataclass
@@ -26,26 +36,22 @@ class Frame:
     time_s: float | None
     rgb: np.ndarray | None
     error: str | None = None
-
-
-def is_video(path: str | Path) -> bool:
-    """Return True when the path has a video suffix."""
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+    #: Decode notes (for example first_frame_only for an animated GIF).
+    notes: tuple[str, ...] = ()
 
 
 def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively, images and videos by suffix) into a de-duplicated list."""
+    """Expand files and folders (recursively, images and videos by suffix) into a de-duplicated list.
+
+    Files in a folder with a known but unsupported image suffix (HEIC, AVIF, ...) are kept, so that each one
+    is reported as an error rather than skipped without a word.
+    """
+    wanted = IMAGE_SUFFIXES | VIDEO_SUFFIXES | REFUSED_SUFFIXES
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
-                )
-            )
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted))
         elif path.is_file():
             found.append(path)
         else:
@@ -59,63 +65,9 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
-def _check_declared_size(path: str | Path, data: np.ndarray) -> None:
-    """Refuse an image whose header declares more pixels than the data layer's decompression-bomb limit."""
-    import io
-    import warnings
-
-    from PIL import Image
-
-    from affectlab.data.images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data.tobytes()), formats=sorted(ALLOWED_FORMATS)) as img:
-                width, height = img.size  # header only: nothing is decoded
-    except Image.DecompressionBombError as exc:
-        raise AffectlabError(f"image {path} is too large (decompression-bomb guard: {exc})") from exc
-    except Exception:  # not a format Pillow reads from its header: OpenCV decides below
-        return
-    if width * height > DEFAULT_MAX_PIXELS:
-        raise AffectlabError(
-            f"image {path} is {width}x{height} = {width * height} pixels, more than the limit of "
-            f"{DEFAULT_MAX_PIXELS} (decompression-bomb guard)"
-        )
-
-
 def load_image(path: str | Path) -> np.ndarray:
-    """Decode an image file (EXIF orientation applied) as RGB uint8 (H, W, 3)."""
-    import cv2
-
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise AffectlabError(f"could not read image {path}: {exc}") from exc
-    _check_declared_size(path, data)
-    try:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    except cv2.error as exc:  # OpenCV asserts (size limits, corrupt headers) instead of returning None
-        raise AffectlabError(f"could not decode image {path} ({str(exc).strip().splitlines()[-1]})") from exc
-    if bgr is None:
-        raise AffectlabError(f"could not decode image {path} (corrupt or not an image)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """Accept an RGB/RGBA/grey uint8 or float [0, 1] array and return RGB uint8 (H, W, 3)."""
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and array.size and float(np.nanmax(array)) <= 1.0:
-            array = array * 255.0
-        array = np.clip(np.nan_to_num(array), 0, 255).astype(np.uint8)
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise AffectlabError(f"expected an image array (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
-    if array.shape[2] == 1:
-        array = np.repeat(array, 3, axis=2)
-    return np.ascontiguousarray(array[:, :, :3])
+    """Decode an image file by affectlab's rules (see affectlab.preprocessing.decode) as RGB uint8."""
+    return decode_file(path).rgb
 
 
 def iter_frames(paths: Iterable[Path], stride: int = 1) -> Iterator[Frame]:
@@ -129,8 +81,8 @@ def iter_frames(paths: Iterable[Path], stride: int = 1) -> Iterator[Frame]:
                 yield Frame(str(path), 0, None, None, error=str(exc))
             continue
         try:
-            rgb = load_image(path)
+            decoded = decode_file(path)
         except AffectlabError as exc:
             yield Frame(str(path), 0, None, None, error=str(exc))
             continue
-        yield Frame(str(path), 0, None, rgb)
+        yield Frame(str(path), 0, None, decoded.rgb, notes=tuple(decoded.notes))

@@ -1,45 +1,82 @@
-"""Multi-task models: the architecture registry, pretrained and legacy loading, and weights files."""
+"""Multi-task models: the architecture registry, model files (open, load, save) and pretrained/legacy loading.
+
+Names load on first use, so that opening an ONNX model or reading a file's info never imports torch.
+"""
 
 from __future__ import annotations
 
-from affectlab.models.legacy import import_legacy_state_dict
-from affectlab.models.pretrained import read_state_dict
-from affectlab.models.registry import (
-    OUTPUTS,
-    VA_ACTIVATIONS,
-    AffectModel,
-    Backbone,
-    build_model,
-    list_models,
-    register_model,
-    torchvision_backbone,
-)
-from affectlab.models.weights import (
-    ModelInfo,
-    file_sha256,
-    load_weights,
-    read_info,
-    save_weights,
-    sniff_format,
-    weights_from_lightning_ckpt,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from affectlab.models.artifacts import ModelArtifact, open_model, resolve_model_file
+    from affectlab.models.info import VA_ACTIVATIONS, ModelInfo, read_info, sniff_format
+    from affectlab.models.legacy import import_legacy_state_dict
+    from affectlab.models.onnx import load_onnx_info, onnx_session
+    from affectlab.models.pretrained import read_state_dict
+    from affectlab.models.registry import (
+        OUTPUTS,
+        AffectModel,
+        Backbone,
+        build_model,
+        list_models,
+        register_model,
+        torchvision_backbone,
+    )
+    from affectlab.models.weights import load_weights, save_weights, weights_from_lightning_ckpt
+
+_EXPORTS: dict[str, str] = {
+    "ModelArtifact": "affectlab.models.artifacts",
+    "open_model": "affectlab.models.artifacts",
+    "resolve_model_file": "affectlab.models.artifacts",
+    "VA_ACTIVATIONS": "affectlab.models.info",
+    "ModelInfo": "affectlab.models.info",
+    "read_info": "affectlab.models.info",
+    "sniff_format": "affectlab.models.info",
+    "import_legacy_state_dict": "affectlab.models.legacy",
+    "load_onnx_info": "affectlab.models.onnx",
+    "onnx_session": "affectlab.models.onnx",
+    "read_state_dict": "affectlab.models.pretrained",
+    "OUTPUTS": "affectlab.models.registry",
+    "AffectModel": "affectlab.models.registry",
+    "Backbone": "affectlab.models.registry",
+    "build_model": "affectlab.models.registry",
+    "list_models": "affectlab.models.registry",
+    "register_model": "affectlab.models.registry",
+    "torchvision_backbone": "affectlab.models.registry",
+    "load_weights": "affectlab.models.weights",
+    "save_weights": "affectlab.models.weights",
+    "weights_from_lightning_ckpt": "affectlab.models.weights",
+}
 
 __all__ = [
-    "OUTPUTS",
-    "VA_ACTIVATIONS",
     "AffectModel",
     "Backbone",
+    "ModelArtifact",
     "ModelInfo",
+    "OUTPUTS",
+    "VA_ACTIVATIONS",
     "build_model",
-    "file_sha256",
     "import_legacy_state_dict",
     "list_models",
+    "load_onnx_info",
     "load_weights",
+    "onnx_session",
+    "open_model",
     "read_info",
     "read_state_dict",
     "register_model",
+    "resolve_model_file",
     "save_weights",
     "sniff_format",
     "torchvision_backbone",
     "weights_from_lightning_ckpt",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'affectlab.models' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -16,13 +16,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
-    """Return torchvision's ImageNet weights for `arch`, downloading them into the torch cache once."""
+def imagenet_state_dict(arch: str, enum_name: str | None) -> dict[str, torch.Tensor]:
+    """Return torchvision's ImageNet weights (enum `enum_name`) for `arch`, cached after one download."""
     import torchvision
 
-    from affectlab.models.registry import model_spec
-
-    enum_name = model_spec(arch).imagenet_weights
     if enum_name is None:
         raise AffectlabError(
             f"no ImageNet weights registered for {arch!r}; pass pretrained=PATH to a local file"
@@ -46,7 +43,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise AffectlabError(f"pretrained weights file not found: {path}")
-    from affectlab.models.weights import sniff_format
+    from affectlab.models.info import sniff_format
 
     if sniff_format(path) == "safetensors":
         from safetensors.torch import load_file
@@ -67,14 +64,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def load_pretrained_backbone(model: AffectModel, pretrained: str | Path) -> None:
+def load_pretrained_backbone(
+    model: AffectModel, pretrained: str | Path, imagenet_weights: str | None
+) -> None:
     """Load 'imagenet' or a local torchvision-shaped state dict into the model's backbone.
 
     The backbone is loaded strictly: every key must be present with the right shape; the ImageNet classifier
     (`fc.*` / `classifier.*`) is dropped. An affectlab weights file also works (its `backbone.*` part).
     """
     arch, head_attr = model.arch, model.head_attr
-    state = imagenet_state_dict(arch) if str(pretrained) == "imagenet" else read_state_dict(pretrained)
+    if str(pretrained) == "imagenet":
+        state = imagenet_state_dict(arch, imagenet_weights)
+    else:
+        state = read_state_dict(pretrained)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     if any(k.startswith("backbone.") for k in state):  # an affectlab model: keep its backbone, drop its heads
         state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}

@@ -10,11 +10,10 @@ import torch
 from torch import nn
 
 from affectlab.errors import AffectlabError
+from affectlab.models.info import VA_ACTIVATIONS
 
 #: Output names, in the order ONNX exports and reports use them.
 OUTPUTS: tuple[str, ...] = ("expression", "valence", "arousal")
-#: How valence/arousal are bounded: tanh (affectlab training) or clamp (original-study imports).
-VA_ACTIVATIONS: tuple[str, ...] = ("tanh", "clamp")
 
 
 @dataclass
@@ -101,7 +100,7 @@ def _efficientnet_b1() -> Backbone:
 
 
 class AffectModel(nn.Module):
-    """Shared backbone with `expression` logits and tanh-bounded `valence` and `arousal` heads."""
+    """Shared backbone with `expression` logits and `valence` and `arousal` heads (tanh, clamp or linear)."""
 
     def __init__(
         self,
@@ -135,8 +134,10 @@ class AffectModel(nn.Module):
         }
 
     def _bound(self, x: torch.Tensor) -> torch.Tensor:
-        """Bound a valence/arousal output to [-1, 1]: tanh (default, trainable) or clamp (legacy imports)."""
-        return torch.tanh(x) if self.va_activation == "tanh" else torch.clamp(x, -1.0, 1.0)
+        """Valence/arousal head output: tanh (default), clamp to [-1, 1] (legacy imports) or linear."""
+        if self.va_activation == "tanh":
+            return torch.tanh(x)
+        return torch.clamp(x, -1.0, 1.0) if self.va_activation == "clamp" else x
 
 
 def build_model(
@@ -156,5 +157,5 @@ def build_model(
     if pretrained is not None and str(pretrained) not in ("", "none", "None"):
         from affectlab.models.pretrained import load_pretrained_backbone
 
-        load_pretrained_backbone(model, pretrained)
+        load_pretrained_backbone(model, pretrained, spec.imagenet_weights)
     return model

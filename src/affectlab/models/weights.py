@@ -2,107 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from affectlab.errors import AffectlabError
+from affectlab.models.info import META_KEY, ModelInfo, read_info
 from affectlab.models.registry import AffectModel, build_model, list_models
-from affectlab.preprocess import Preprocess
-
-FORMAT_VERSION = 1
-_META_KEY = "affectlab"
-#: Largest safetensors JSON header accepted (affectlab's are a few tens of kB).
-_MAX_HEADER = 64 * 1024 * 1024
-
-
-@dataclass
-class ModelInfo:
-    """What travels with the weights: architecture, class names in order, preprocessing, free metadata."""
-
-    arch: str
-    class_names: tuple[str, ...]
-    preprocess: Preprocess = field(default_factory=Preprocess)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    #: How the valence/arousal heads are bounded: "tanh" (affectlab training) or "clamp" (legacy imports).
-    va_activation: str = "tanh"
-
-    def __post_init__(self) -> None:
-        self.class_names = tuple(str(c) for c in self.class_names)
-        if isinstance(self.preprocess, dict):
-            self.preprocess = Preprocess.from_dict(self.preprocess)
-        if len(self.class_names) < 2:
-            raise AffectlabError(f"ModelInfo needs at least 2 class names, got {list(self.class_names)}")
-
-    @property
-    def num_classes(self) -> int:
-        """Number of expression classes."""
-        return len(self.class_names)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "arch": self.arch,
-            "class_names": list(self.class_names),
-            "num_classes": self.num_classes,
-            "preprocess": self.preprocess.to_dict(),
-            "va_activation": self.va_activation,
-            "metadata": self.metadata,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
-        """Build from :meth:`to_dict` output."""
-        try:
-            version = int(data.get("format_version", 1))
-            if version > FORMAT_VERSION:
-                raise AffectlabError(
-                    f"weights format version {version} is newer than this affectlab reads "
-                    f"({FORMAT_VERSION}); upgrade affectlab"
-                )
-            return cls(
-                arch=str(data["arch"]),
-                class_names=tuple(str(c) for c in data["class_names"]),
-                preprocess=Preprocess.from_dict(data["preprocess"]),
-                metadata=dict(data.get("metadata") or {}),
-                va_activation=str(data.get("va_activation", "tanh")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise AffectlabError(
-                f"model info is incomplete or malformed ({exc}); re-export the weights"
-            ) from exc
-
-
-def file_sha256(path: str | Path) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sniff_format(path: str | Path) -> str:
-    """Name a weights file's format from its first bytes: 'safetensors', 'zip', 'pickle' or 'unknown'."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if len(head) >= 10:
-        (header_len,) = struct.unpack("<Q", head[:8])
-        if 2 <= header_len <= min(_MAX_HEADER, os.path.getsize(path) - 8) and head[8:9] == b"{":
-            return "safetensors"
-    if head.startswith(b"PK\x03\x04"):
-        return "zip"
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"c", b"}", b"]"):
-        return "pickle"
-    return "unknown"
+from affectlab.preprocessing.spec import Preprocess
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -130,45 +42,13 @@ def save_weights(model: torch.nn.Module, info: ModelInfo, path: str | Path) -> P
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        save_file(state, str(tmp), metadata={_META_KEY: json.dumps(info.to_dict(), default=str)})
+        save_file(state, str(tmp), metadata={META_KEY: json.dumps(info.to_dict(), default=str)})
         os.replace(tmp, path)
     except OSError as exc:
         raise AffectlabError(f"could not write weights to {path}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-def _header(path: str | Path) -> dict[str, Any]:
-    """Parse a safetensors JSON header with the standard library (no tensors read, nothing executed)."""
-    with open(path, "rb") as fh:
-        (size,) = struct.unpack("<Q", fh.read(8))
-        if size > _MAX_HEADER:
-            raise AffectlabError(f"{path}: safetensors header of {size} bytes is implausibly large")
-        raw = fh.read(size)
-    try:
-        header = json.loads(raw)
-    except ValueError as exc:
-        raise AffectlabError(f"{path}: corrupt safetensors header ({exc})") from exc
-    if not isinstance(header, dict):
-        raise AffectlabError(f"{path}: corrupt safetensors header (not a JSON object)")
-    return header
-
-
-def read_info(path: str | Path) -> ModelInfo:
-    """Read only the ModelInfo from a weights file's header."""
-    _require_safetensors(path)
-    meta = _header(path).get("__metadata__") or {}
-    if _META_KEY not in meta:
-        raise AffectlabError(
-            f"{path}: a safetensors file without affectlab model info; it was not written by affectlab "
-            "(import foreign weights with affectlab.models.import_legacy_state_dict or pretrained=PATH)"
-        )
-    try:
-        data = json.loads(meta[_META_KEY])
-    except ValueError as exc:
-        raise AffectlabError(f"{path}: the affectlab model info is not valid JSON ({exc})") from exc
-    return ModelInfo.from_dict(data)
 
 
 def load_weights(
@@ -201,24 +81,6 @@ def load_weights(
     check_state(path, model, state, info)
     model.load_state_dict(state)
     return model.to(device).eval(), info
-
-
-def _require_safetensors(path: str | Path) -> None:
-    """Refuse anything that is not a safetensors file, judged by content rather than extension."""
-    path = Path(path)
-    if not path.is_file():
-        raise AffectlabError(f"{path}: no such weights file")
-    kind = sniff_format(path)
-    if kind == "safetensors":
-        return
-    if kind in ("zip", "pickle"):
-        raise AffectlabError(
-            f"{path}: this is a pickle/torch checkpoint (its content is a {kind} file, whatever its name), "
-            "which can run code when loaded; affectlab loads only .safetensors weights for inference. For a "
-            "training run of your own, use its model.safetensors, or convert your own trusted Lightning "
-            "checkpoint with affectlab.models.weights_from_lightning_ckpt(CKPT, OUT)"
-        )
-    raise AffectlabError(f"{path}: not a safetensors weights file (unrecognised content)")
 
 
 def _guess_arch(keys: set[str], num_classes: int) -> str | None:
@@ -261,19 +123,16 @@ def check_state(
 
 
 def _info_from_hparams(hparams: Mapping[str, Any], ckpt_path: str | Path) -> ModelInfo:
-    """Recover arch, class names and preprocessing from a Lightning checkpoint's hyper_parameters."""
+    """Recover arch, class names and preprocessing from a Lightning checkpoint's hyper_parameters.
+
+    The preprocessing is never guessed from config defaults: it comes from the checkpoint (``train()``
+    records it) or from the run folder's own model.safetensors.
+    """
     config = hparams.get("config") or {}
     model_cfg = config.get("model") or {} if isinstance(config, Mapping) else {}
-    data_cfg = config.get("data") or {} if isinstance(config, Mapping) else {}
     arch = hparams.get("arch") or model_cfg.get("arch")
     names = hparams.get("class_names")
     pre = hparams.get("preprocess")
-    if pre is None and data_cfg.get("size"):
-        pre = {
-            "size": data_cfg["size"],
-            "mean": data_cfg.get("mean", Preprocess().mean),
-            "std": data_cfg.get("std", Preprocess().std),
-        }
     sibling = Path(ckpt_path).parent.parent / "model.safetensors"  # run/checkpoints/best.ckpt -> run/
     if pre is None and arch and names and sibling.is_file():
         run_info = read_info(sibling)
@@ -281,7 +140,7 @@ def _info_from_hparams(hparams: Mapping[str, Any], ckpt_path: str | Path) -> Mod
             pre = run_info.preprocess.to_dict()
     if not arch or not names or pre is None:
         raise AffectlabError(
-            f"{ckpt_path}: hyper_parameters lack the architecture, class names or preprocessing (input size) "
+            f"{ckpt_path}: hyper_parameters lack the architecture, class names or preprocessing "
             "(found keys " + ", ".join(sorted(hparams)) + "); pass info=ModelInfo(...) explicitly"
         )
     meta = {"source": "lightning checkpoint", "checkpoint": Path(ckpt_path).name}

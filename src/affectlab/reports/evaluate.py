@@ -60,11 +60,10 @@ def open_data(data: Any, split: str, loaded: LoadedModel) -> Any:
         root = Path(data)
         if not root.exists():
             raise AffectlabError(f"{root}: no such dataset folder or file")
-        num_classes = len(loaded.class_names)
-        is_store = root.is_dir() and (root / "manifest.json").is_file()
-        size = None if is_store else loaded.preprocess.size
-        margin = None if is_store else loaded.preprocess.crop_margin
-        face_split = open_split(root, split, size=size, num_classes=num_classes, margin=margin)
+        pre = loaded.preprocess
+        face_split = open_split(
+            root, split, pre.size, len(loaded.class_names), margin=pre.crop_margin, align=pre.align
+        )
     else:
         face_split = data
     check_same_classes(loaded.class_names, list(face_split.class_names), "model vs data")

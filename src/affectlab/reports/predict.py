@@ -1,4 +1,8 @@
-"""Load a model for evaluation and run it over a split, batched, with optional flip test-time augmentation."""
+"""Open a model for evaluation and run it over a split, batched, with optional flip test-time augmentation.
+
+The model runs through the same backends as ``predict`` and ``serve`` (affectlab.inference.backends), on the
+split's uint8 crops, so an evaluation sees exactly the pixels that prediction on the same files would.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing.spec import Preprocess
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class Predictions:
 
 @dataclass
 class LoadedModel:
-    """A model ready for evaluation plus where it came from."""
+    """A model ready for evaluation plus where it came from (``model`` is None for an ONNX file)."""
 
     model: Any
     arch: str
@@ -70,57 +74,39 @@ class LoadedModel:
     metadata: dict[str, Any]
     weights_path: Path | None
     run_dir: Path | None
+    artifact: Any = None
 
+    def backend(self, device: Any) -> Any:
+        """The inference backend of this model on `device` (PyTorch, or ONNX Runtime for .onnx files)."""
+        from affectlab.inference.backends import OnnxBackend, TorchBackend
 
-def resolve_weights(path: str | Path) -> tuple[Path, Path | None]:
-    """Return (weights file, run folder or None) for a `model.safetensors` path or a run folder."""
-    p = Path(path)
-    if p.is_dir():
-        weights = p / "model.safetensors"
-        if not weights.is_file():
-            hint = " (training may not have finished)" if (p / "checkpoints").is_dir() else ""
-            raise AffectlabError(
-                f"{p}: no model.safetensors in this folder{hint}; pass a run folder or "
-                "a model.safetensors file"
-            )
-        return weights, p
-    if not p.is_file():
-        raise AffectlabError(f"{p}: no such file or folder; pass a model.safetensors file or a run folder")
-    parent = p.parent
-    is_run = (parent / "run.json").is_file() or (parent / "logs").is_dir()
-    return p, parent if is_run else None
-
-
-def _preprocess_of(info: Any) -> Preprocess:
-    pre = getattr(info, "preprocess", None)
-    if isinstance(pre, Preprocess):
-        return pre
-    if isinstance(pre, dict):
-        return Preprocess.from_dict(pre)
-    raise AffectlabError("the weights carry no preprocessing information (size/mean/std); re-export them")
+        if self.model is None:
+            return OnnxBackend(self.artifact.path, self.preprocess, str(device))
+        return TorchBackend(self.model, self.preprocess, str(device))
 
 
 def load_for_eval(weights: Any, run_dir: str | Path | None = None) -> LoadedModel:
-    """Load weights (a path, a run folder or a ``(model, ModelInfo)`` pair) for evaluation."""
+    """Open weights (a run folder, a .safetensors or .onnx file, or a ``(model, ModelInfo)`` pair)."""
     if isinstance(weights, tuple) and len(weights) == 2:
         model, info = weights
         path: Path | None = None
         found_run: Path | None = None
+        artifact = None
     else:
-        path, found_run = resolve_weights(weights)
-        try:
-            from affectlab.models import load_weights
-        except ImportError as exc:  # pragma: no cover - the models package is part of affectlab
-            raise AffectlabError(f"cannot load {path}: affectlab.models is unavailable ({exc})") from exc
-        model, info = load_weights(path)
+        from affectlab.models.artifacts import open_model
+
+        artifact = open_model(weights)
+        info, path, found_run = artifact.info, artifact.path, artifact.run_dir
+        model = artifact.load_torch() if artifact.format == "safetensors" else None
     return LoadedModel(
         model=model,
-        arch=str(getattr(info, "arch", "unknown")),
+        arch=str(info.arch),
         class_names=list(info.class_names),
-        preprocess=_preprocess_of(info),
-        metadata=dict(getattr(info, "metadata", None) or {}),
+        preprocess=info.preprocess,
+        metadata=dict(info.metadata or {}),
         weights_path=path,
         run_dir=Path(run_dir) if run_dir is not None else found_run,
+        artifact=artifact,
     )
 
 
@@ -139,31 +125,32 @@ def pick_device(device: str = "auto") -> Any:
     return dev
 
 
-def _to_input(images: np.ndarray, preprocess: Preprocess, device: Any) -> Any:
-    """uint8 NHWC numpy -> normalised float NCHW tensor at the model's input size."""
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    if x.shape[-1] != preprocess.size or x.shape[-2] != preprocess.size:
-        x = F.interpolate(
-            x, size=(preprocess.size, preprocess.size), mode="bilinear", align_corners=False, antialias=True
+def check_split_pixels(split: Any, preprocess: Preprocess) -> None:
+    """Refuse a split whose faces were cut differently from the model's training faces (no silent resize)."""
+    found = (int(split.image_size), getattr(split, "crop_margin", None), getattr(split, "align", None))
+    wanted = (preprocess.size, preprocess.crop_margin, preprocess.align)
+    if (
+        found[0] != wanted[0]
+        or (found[1] is not None and abs(found[1] - wanted[1]) > 1e-9)
+        or (found[2] is not None and found[2] != wanted[2])
+    ):
+        raise AffectlabError(
+            f"the data's faces are cut as (size {found[0]}, margin {found[1]}, align {found[2]}) but the "
+            f"model was trained on (size {wanted[0]}, margin {wanted[1]}, align {wanted[2]}); evaluate "
+            "on the raw dataset (it is cut to the model's settings) or prepare a store with those settings"
         )
-    mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
-def _outputs(model: Any, x: Any) -> tuple[Any, Any, Any]:
-    import torch
+def _run(backend: Any, crops: np.ndarray, tta: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, valence and arousal for uint8 crops; 'flip' averages a mirrored pass."""
+    from affectlab.inference.backends import softmax
 
-    out = model(x)
-    return (
-        torch.softmax(out["expression"].float(), dim=1),
-        out["valence"].float().reshape(-1),
-        out["arousal"].float().reshape(-1),
-    )
+    logits, val, aro = backend.run(crops)
+    probs = softmax(logits)
+    if tta == "flip":
+        logits_f, val_f, aro_f = backend.run(np.ascontiguousarray(crops[:, :, ::-1]))
+        probs, val, aro = (probs + softmax(logits_f)) / 2, (val + val_f) / 2, (aro + aro_f) / 2
+    return probs, val, aro
 
 
 def predict(
@@ -176,7 +163,7 @@ def predict(
     progress: bool = True,
 ) -> Predictions:
     """Run the model over every sample of a split; ``tta='flip'`` averages a horizontally flipped pass."""
-    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if tta is not None and tta not in TTA_MODES:
         raise AffectlabError(f"unknown --tta {tta!r}; choose one of {', '.join(TTA_MODES)} (or leave it out)")
@@ -185,38 +172,23 @@ def predict(
     n = len(split)
     if n == 0:
         raise AffectlabError("the split is empty: nothing to evaluate")
-    if split.image_size != loaded.preprocess.size:
-        log.warning(
-            "data images are %d px but the model expects %d px: resizing on the fly",
-            split.image_size,
-            loaded.preprocess.size,
-        )
-    dev = pick_device(device)
-    model = loaded.model
-    was_training = bool(getattr(model, "training", False))
-    model.eval().to(dev)
+    check_split_pixels(split, loaded.preprocess)
+    backend = loaded.backend(pick_device(device))
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("index", "expression", "valence", "arousal", "probs", "pred_valence", "pred_arousal")
     }
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     columns = (TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar, torch.inference_mode():
+    with Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task("evaluate", total=n)
         for start in range(0, n, batch_size):
             batch = split.get_batch(np.arange(start, min(start + batch_size, n)))
-            x = _to_input(batch["image"], loaded.preprocess, dev)
-            probs, val, aro = _outputs(model, x)
-            if tta == "flip":
-                probs_f, val_f, aro_f = _outputs(model, torch.flip(x, dims=[3]))
-                probs, val, aro = (probs + probs_f) / 2, (val + val_f) / 2, (aro + aro_f) / 2
-            parts["probs"].append(probs.cpu().numpy().astype(np.float32))
-            parts["pred_valence"].append(val.cpu().numpy().astype(np.float32))
-            parts["pred_arousal"].append(aro.cpu().numpy().astype(np.float32))
+            probs, val, aro = _run(backend, batch["image"], tta)
+            parts["probs"].append(probs.astype(np.float32))
+            parts["pred_valence"].append(np.asarray(val, np.float32))
+            parts["pred_arousal"].append(np.asarray(aro, np.float32))
             for key in ("index", "expression", "valence", "arousal"):
                 parts[key].append(np.asarray(batch[key]))
             bar.advance(task, len(batch["index"]))
-    model.train(was_training)
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     if not np.all(np.isfinite(arrays["probs"])):
         raise AffectlabError("the model produced NaN/inf outputs; the weights may be corrupt")

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -43,33 +43,32 @@ MULTIPART_OVERHEAD = 64 * 1024
 class PredictorLike(Protocol):
     """What the service needs from a predictor: faces in an RGB uint8 (H, W, 3) image."""
 
-    def predict_image(self, image: np.ndarray) -> list[Any]:
-        """Return the faces found (objects with `to_dict()`, or plain dicts)."""
+    def predict_image(self, image: np.ndarray, detect: bool = True) -> list[Any]:
+        """Return the faces found (objects with `to_dict()`, or plain dicts); detect=False: one whole face."""
         ...
 
 
-def load_predictor(model_path: str | Path) -> tuple[PredictorLike, dict[str, Any]]:
-    """Load an affectlab model (safetensors weights or ONNX) and describe it for `GET /v1/model`."""
+def load_predictor(
+    model_path: str | Path, threads: int | None = None
+) -> tuple[PredictorLike, dict[str, Any]]:
+    """Load a model (run folder, safetensors weights or ONNX) and describe it for `GET /v1/model`."""
     from affectlab.serve.model_info import describe_model, open_predictor
 
-    path = Path(model_path)
-    if not path.is_file():
-        raise AffectlabError(f"model file {path} does not exist (give a model.safetensors or an .onnx file)")
-    predictor = open_predictor(path)
-    return predictor, describe_model(predictor, path)
+    predictor = open_predictor(model_path, threads)
+    return predictor, describe_model(predictor)
 
 
 def _face_dict(face: Any) -> dict[str, Any]:
     return face.to_dict() if hasattr(face, "to_dict") else dict(face)
 
 
-def _run_job(predictor: PredictorLike, checked: CheckedImage, source: str) -> dict[str, Any]:
+def _run_job(predictor: PredictorLike, checked: CheckedImage, source: str, detect: bool) -> dict[str, Any]:
     """Decode and predict in a worker thread; return the response body without timing."""
     t0 = time.perf_counter()
     rgb = decode_checked(checked)
     t1 = time.perf_counter()
     try:
-        faces = predictor.predict_image(rgb)
+        faces = predictor.predict_image(rgb) if detect else predictor.predict_image(rgb, detect=False)
     except AffectlabError as exc:
         raise UploadError(422, "prediction_failed", str(exc)) from exc
     t2 = time.perf_counter()
@@ -208,10 +207,13 @@ def create_app(
             504: {"description": "inference took longer than the request timeout"},
         },
     )
-    async def predict(file: UploadFile = File(..., description="JPEG, PNG, WEBP or BMP image")) -> Any:
-        return await _predict(file)
+    async def predict(
+        file: UploadFile = File(..., description="JPEG, PNG, WEBP or BMP image"),
+        detect: bool = Query(True, description="find faces; false: the whole image is one (cropped) face"),
+    ) -> Any:
+        return await _predict(file, detect)
 
-    async def _predict(file: UploadFile) -> JSONResponse:
+    async def _predict(file: UploadFile, detect: bool) -> JSONResponse:
         started = time.perf_counter()
         deadline = started + limits.timeout_s
         gate, executor = runtime()
@@ -240,7 +242,7 @@ def create_app(
         queued = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            future = executor.submit(_run_job, active_predictor, checked, source)
+            future = executor.submit(_run_job, active_predictor, checked, source, detect)
         except RuntimeError:
             gate.release()
             return error_response(503, "shutting_down", "the service is shutting down", retry)

@@ -21,7 +21,11 @@ class DataConfig:
     path: str | None = None
     train_split: str = "train"
     val_split: str = "val"
+    #: Face side in pixels; None: a store's own, 112 for a raw layout.
     size: int | None = None
+    #: Face-box margin and eye alignment for a raw layout; None: a store's own (0.1 / off for a raw layout).
+    margin: float | None = None
+    align: bool | None = None
     num_classes: int = 8
     batch_size: int = 64
     val_batch_size: int | None = None

@@ -46,6 +46,24 @@ def dataset_fingerprint(path: str | Path | None, splits: dict[str, FaceSplitLike
     return info
 
 
+def _cut(split: FaceSplitLike) -> tuple[int, float | None, bool | None]:
+    """How a split's faces were cut: (side, margin, alignment)."""
+    return int(split.image_size), getattr(split, "crop_margin", None), getattr(split, "align", None)
+
+
+def split_preprocess(split: FaceSplitLike, mean: Any, std: Any) -> Any:
+    """The Preprocess of a model trained on `split` (its side, margin and alignment, plus mean/std)."""
+    from affectlab.preprocessing.spec import Preprocess
+
+    size, margin, align = _cut(split)
+    if margin is None or align is None:
+        raise AffectlabError(
+            f"{type(split).__name__} does not say how its faces were cut (crop_margin, align); give it "
+            "those attributes (see affectlab.data.splits.FaceSplit) so the model can record them"
+        )
+    return Preprocess(size=size, mean=mean, std=std, crop_margin=margin, align=align)
+
+
 class AffectDataModule(pl.LightningDataModule):
     """Train/val batches from `affectlab.data.open_split` (or given splits), gathered whole by index."""
 
@@ -72,10 +90,17 @@ class AffectDataModule(pl.LightningDataModule):
                 raise AffectlabError(f"data path {d.path} does not exist")
             from affectlab.data import open_split
 
+            crop = {"size": d.size, "margin": d.margin, "align": d.align, "num_classes": d.num_classes}
             if self.train_split is None:
-                self.train_split = open_split(d.path, d.train_split, size=d.size, num_classes=d.num_classes)
+                self.train_split = open_split(d.path, d.train_split, **crop)  # type: ignore[arg-type]
             if self.val_split is None:
-                self.val_split = open_split(d.path, d.val_split, size=d.size, num_classes=d.num_classes)
+                self.val_split = open_split(d.path, d.val_split, **crop)  # type: ignore[arg-type]
+        train_cut = _cut(self.train_split)
+        if train_cut != _cut(self.val_split):
+            raise AffectlabError(
+                f"train and val faces are cut differently (size, margin, align): {train_cut} vs "
+                f"{_cut(self.val_split)}; a model must be validated on the pixels it trains on"
+            )
         if list(self.train_split.class_names) != list(self.val_split.class_names):
             raise AffectlabError(
                 f"train and val classes differ: {list(self.train_split.class_names)} vs "
@@ -92,6 +117,12 @@ class AffectDataModule(pl.LightningDataModule):
         self.open()
         assert self.train_split is not None
         return list(self.train_split.class_names)
+
+    def preprocess(self) -> Any:
+        """The Preprocess that a model trained on these splits needs (see :func:`split_preprocess`)."""
+        self.open()
+        assert self.train_split is not None
+        return split_preprocess(self.train_split, self.cfg.data.mean, self.cfg.data.std)
 
     @property
     def image_size(self) -> int:

@@ -20,7 +20,7 @@ from torchmetrics.functional.classification import (
 
 from affectlab.data.sampling import FaceSplitLike
 from affectlab.data.transforms import prepare_batch
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing import Preprocess
 
 log = logging.getLogger(__name__)
 

@@ -111,8 +111,10 @@ class AffectModule(pl.LightningModule):
         class_names: list[str],
         class_weights: list[float] | None = None,
         model: nn.Module | None = None,
+        preprocess: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        # `preprocess` is kept only in the hyper-parameters, so a checkpoint says how its faces were cut.
         self.save_hyperparameters(ignore=["model"])
         self.cfg: TrainConfig = load_config(config)
         self.class_names = list(class_names)

@@ -24,7 +24,7 @@ from torch import nn
 
 from affectlab.errors import AffectlabError
 from affectlab.io import ensure_writable
-from affectlab.preprocess import Preprocess
+from affectlab.preprocessing.spec import Preprocess
 from affectlab.training.callbacks import InterruptCheckpoint, RngState
 from affectlab.training.checkpoint_io import AtomicCheckpointIO
 from affectlab.training.config import TrainConfig, load_config, save_config
@@ -62,7 +62,7 @@ def _check_resume(out: Path, run_info: dict[str, Any]) -> None:
     if not path.is_file():
         return
     before = json.loads(path.read_text())
-    for key in ("arch", "class_names"):
+    for key in ("arch", "class_names", "preprocess"):
         if before.get(key) != run_info[key]:
             raise AffectlabError(f"cannot resume {out}: {key} was {before.get(key)!r}, now {run_info[key]!r}")
     old, new = before.get("dataset", {}), run_info["dataset"]
@@ -134,7 +134,7 @@ def train(
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = AffectDataModule(cfg, train_split, val_split)
     class_names = dm.class_names
-    preprocess = Preprocess(size=dm.image_size, mean=tuple(cfg.data.mean), std=tuple(cfg.data.std))  # type: ignore[arg-type]
+    preprocess = dm.preprocess()  # from the data itself: size, margin, alignment (never a default)
     run_info = {
         "arch": cfg.model.arch,
         "class_names": class_names,
@@ -145,7 +145,9 @@ def train(
     if cfg.resume:
         _check_resume(out, run_info)
     weights = _class_weights(dm, len(class_names)) if cfg.loss.class_weights == "balanced" else None
-    module = AffectModule(cfg.to_dict(), class_names, class_weights=weights, model=model)
+    module = AffectModule(
+        cfg.to_dict(), class_names, class_weights=weights, model=model, preprocess=preprocess.to_dict()
+    )
 
     t = cfg.trainer
     on_cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())

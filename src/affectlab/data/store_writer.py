@@ -1,0 +1,240 @@
+"""``prepare``: validate a raw layout, crop every face by affectlab.preprocessing and pack it into a store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import struct
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from affectlab.data.readers import SPLITS, LabelPolicy, Problems, Record, read_layout
+from affectlab.data.store import FORMAT, FORMAT_VERSION, MANIFEST, REPORT, sample_digest
+from affectlab.data.validation import (
+    ContentIndex,
+    CropJob,
+    ValidationReport,
+    default_workers,
+    new_report,
+    progress_bar,
+    scan,
+)
+from affectlab.errors import AffectlabError
+from affectlab.io import ensure_free_space, ensure_writable, file_sha256
+from affectlab.preprocessing.spec import DEFAULT_MARGIN, MAX_MARGIN, MAX_SIZE, MIN_SIZE, PIXEL_RULES_VERSION
+
+logger = logging.getLogger(__name__)
+
+_OWNED = {MANIFEST, MANIFEST + ".tmp", REPORT, REPORT + ".tmp", *SPLITS}
+
+
+def _npy_header(shape: tuple[int, ...], length: int | None = None) -> bytes:
+    """Return a version 1.0 .npy header for a C-order uint8 array, padded to ``length`` bytes."""
+    text = f"{{'descr': '|u1', 'fortran_order': False, 'shape': {shape!r}, }}".encode("latin1")
+    if length is None:
+        length = -(-(10 + len(text) + 1) // 64) * 64
+    pad = length - 10 - len(text) - 1
+    if pad < 0:
+        raise AffectlabError(f"internal error: .npy header for shape {shape} does not fit in {length} bytes")
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", length - 10) + text + b" " * pad + b"\n"
+
+
+def _claim_output(out: Path) -> None:
+    """Make ``out`` ready for a (re)build; refuse to clobber a folder that is not an affectlab store."""
+    if out.exists() and not out.is_dir():
+        raise AffectlabError(f"{out}: exists and is not a folder; expected a new or previous store folder")
+    out.mkdir(parents=True, exist_ok=True)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in _OWNED)
+    if foreign:
+        raise AffectlabError(
+            f"{out}: not empty and not an affectlab store (found {', '.join(foreign[:5])}); "
+            "choose a new folder"
+        )
+    (out / MANIFEST).unlink(missing_ok=True)  # from here on the store looks incomplete until the end
+
+
+class _SplitWriter:
+    """Streams accepted images of one split into ``images.npy`` and collects their labels."""
+
+    def __init__(self, folder: Path, capacity: int, size: int) -> None:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        self.folder, self.size, self.capacity = folder, size, capacity
+        self.header_len = len(_npy_header((capacity, size, size, 3)))
+        self._fh: IO[bytes] = (folder / "images.npy").open("wb")
+        self._fh.write(_npy_header((capacity, size, size, 3)))
+        self.records: list[Record] = []
+
+    def add(self, record: Record, pixels: np.ndarray) -> None:
+        """Append one (S, S, 3) uint8 image and its record."""
+        self._fh.write(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+        self.records.append(record)
+
+    def close(self) -> int:
+        """Fix the header to the real count, write labels and ids; return the number of samples."""
+        count = len(self.records)
+        self._fh.seek(0)
+        self._fh.write(_npy_header((count, self.size, self.size, 3), self.header_len))
+        self._fh.truncate(self.header_len + count * self.size * self.size * 3)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        arrays: dict[str, np.ndarray] = {
+            "expression": np.array([r.expression for r in self.records], dtype=np.int64),
+            "valence": np.array([r.valence for r in self.records], dtype=np.float32),
+            "arousal": np.array([r.arousal for r in self.records], dtype=np.float32),
+        }
+        if any(r.landmarks is not None for r in self.records):
+            landmarks = np.full((count, 68, 2), np.nan, dtype=np.float32)
+            for i, record in enumerate(self.records):
+                if record.landmarks is not None:
+                    landmarks[i] = record.landmarks
+            arrays["landmarks"] = landmarks
+        np.savez(self.folder / "labels.npz", **arrays)  # type: ignore[arg-type]
+        ids = "".join(r.source_id.replace("\n", " ") + "\n" for r in self.records)
+        (self.folder / "ids.txt").write_text(ids, encoding="utf-8")
+        return count
+
+
+def _write_splits(
+    out_path: Path,
+    by_split: dict[str, list[Record]],
+    report: ValidationReport,
+    problems: Problems,
+    content: ContentIndex,
+    crop: CropJob,
+    workers: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """Decode, crop and write every split; return the manifest's per-split entries."""
+    splits: dict[str, Any] = {}
+    assert crop.size is not None
+    with progress_bar(progress) as bar:
+        for split, records in by_split.items():
+            writer = _SplitWriter(out_path / split, len(records), crop.size)
+            try:
+                for record, pixels in scan(
+                    records,
+                    report,
+                    problems,
+                    content,
+                    crop=crop,
+                    workers=workers,
+                    progress=bar,
+                    description=f"prepare {split}",
+                ):
+                    assert pixels is not None
+                    writer.add(record, pixels)
+            finally:
+                count = writer.close()
+            images = np.load(out_path / split / "images.npy", mmap_mode="r")
+            splits[split] = {
+                "count": count,
+                "per_class": report.counts.get(split, {}),
+                "with_affect": report.affect_counts.get(split, {}),
+                "checksums": {
+                    "labels_sha256": file_sha256(out_path / split / "labels.npz"),
+                    "ids_sha256": file_sha256(out_path / split / "ids.txt"),
+                    "images_sample_sha256": sample_digest(images),
+                },
+            }
+            del images
+    return splits
+
+
+def _manifest(
+    src: Path, layout: str, crop: CropJob, policy: LabelPolicy, problems: Problems, report: ValidationReport
+) -> dict[str, Any]:
+    """The manifest's fixed part: source, pixel settings, classes and what was skipped."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "pixel_rules": PIXEL_RULES_VERSION,
+        "source": {"path": str(src.resolve()), "layout": layout},
+        "image_size": crop.size,
+        "crop_margin": crop.margin,
+        "align": crop.align,
+        "num_classes": policy.num_classes,
+        "class_names": list(policy.names),
+        "rejected": {reason: entry.count for reason, entry in sorted(problems.rejected.items())},
+        "leakage": report.leakage.count,
+    }
+
+
+def _check_room(out_path: Path, by_split: dict[str, list[Record]], size: int) -> None:
+    need = sum(map(len, by_split.values())) * size * size * 3 + (1 << 20)
+    if out_path.is_dir():  # a previous store there is replaced: its space comes back
+        old = [f for s in SPLITS if (out_path / s).is_dir() for f in (out_path / s).iterdir()]
+        need -= sum(f.stat().st_size for f in old if f.is_file())
+    ensure_free_space(out_path, need, "store")
+
+
+def prepare(
+    src: str | Path,
+    out: str | Path,
+    size: int,
+    *,
+    margin: float = DEFAULT_MARGIN,
+    align: bool = False,
+    strict: bool = False,
+    num_classes: int = 8,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Validate, crop, resize and pack a raw dataset into a store at ``out``; return ``out``."""
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise AffectlabError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size!r}")
+    if not 0.0 <= margin <= MAX_MARGIN:  # also false for NaN
+        raise AffectlabError(
+            f"--margin must be a fraction of the face box in [0, {MAX_MARGIN:g}], got {margin}"
+        )
+    crop = CropJob(size, float(margin), align)
+    src_path, out_path = Path(src), Path(out)
+    if not (out_path.exists() and not out_path.is_dir()):  # a file there: _claim_output names the problem
+        ensure_writable(out_path, "store")
+    workers = default_workers() if workers is None else workers
+    policy, problems = LabelPolicy(num_classes), Problems(strict=strict)
+    layout, by_split = read_layout(src_path, policy, problems)
+    if not any(by_split.values()):
+        raise AffectlabError(f"{src_path}: no usable samples found in this {layout} dataset")
+    _check_room(out_path, by_split, size)
+    _claim_output(out_path)
+    report = new_report(src_path, layout, policy, problems, True)
+    started = time.perf_counter()
+    try:
+        content = ContentIndex(report, problems)
+        splits = _write_splits(out_path, by_split, report, problems, content, crop, workers, progress)
+    except OSError as exc:  # disk full or gone while writing: say so, the store stays incomplete
+        raise AffectlabError(
+            f"writing the store to {out_path} failed: {exc}; nothing is lost from the source, the store is "
+            "incomplete (no manifest.json): free space and re-run `affectlab prepare`"
+        ) from exc
+    seconds = time.perf_counter() - started
+    report.write_json(out_path / REPORT)
+    manifest = _manifest(src_path, layout, crop, policy, problems, report)
+    manifest["splits"] = splits
+    manifest["settings"] = {
+        "strict": strict,
+        "workers": workers,
+        "seconds": round(seconds, 2),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    tmp = out_path / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out_path / MANIFEST)
+    total = sum(s["count"] for s in splits.values())
+    logger.info(
+        "prepared %d samples in %.1fs (%.0f img/s) into %s",
+        total,
+        seconds,
+        total / max(seconds, 1e-9),
+        out_path,
+    )
+    return out_path
