@@ -322,7 +322,7 @@ def export_torchscript(
         raise AffectlabError(f"TorchScript export of {info.arch} failed: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    extra = {"dynamic_batch": True, "exporter": "torch.jit.trace", "tolerance": tolerance}
+    extra: dict[str, Any] = {"dynamic_batch": True, "exporter": "torch.jit.trace", "tolerance": tolerance}
     report = _report(out, "torchscript", info, model, sha, **extra)
     if check:
         with warnings.catch_warnings():
