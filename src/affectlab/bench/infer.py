@@ -112,7 +112,8 @@ def make_video(
     import cv2
 
     from affectlab.data.synth import sample_va
-    from affectlab.data.synth_render import expression_for, render
+    from affectlab.data.synth_classes import expression_for
+    from affectlab.data.synth_render import render
 
     rng = np.random.default_rng(seed)
     half = width // 2
