@@ -6,8 +6,9 @@ Public API: :func:`evaluate`, :class:`EvalResult`, :func:`compare`, :func:`headl
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from affectlab._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from affectlab.reports.compare import compare
@@ -27,10 +28,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["EvalResult", "compare", "evaluate", "headline_table", "load_published", "measure_cost"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'affectlab.reports' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
