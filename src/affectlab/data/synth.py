@@ -6,6 +6,7 @@ What a class looks like is `synth_classes`, how a face is drawn `synth_render`, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -183,7 +184,7 @@ def generate(
     workers, chunk = _pool(workers, total)
     prepare_out(out, layout, overwrite)
     jobs = make_jobs(out, layout, seed, size, label_noise, plan, chunk)
-    with ListWriters(out, layout) as lists:
+    with contextlib.closing(ListWriters(out, layout)) as lists:
         started = time.perf_counter()
         recorded, flips = _render_all(jobs, workers, lists, total, progress)
     elapsed = time.perf_counter() - started

@@ -12,7 +12,6 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import numpy as np
@@ -149,11 +148,3 @@ class ListWriters:
         """Close every list file."""
         for handle in self._files.values():
             handle.close()
-
-    def __enter__(self) -> ListWriters:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -235,23 +235,36 @@ def _written_atomically(out: Path, failure: str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _report(
-    out: Path, fmt: str, info: ModelInfo, model: nn.Module, sha: str | None, **kw: Any
-) -> ExportReport:
-    """A report for a written file, before its parity check."""
-    params, nbytes = sum(p.numel() for p in model.parameters()), out.stat().st_size
-    pre = info.preprocess
-    return ExportReport(
-        out,
-        fmt,
-        info.arch,
-        info.num_classes,
-        pre.size,
-        params=params,
-        file_bytes=nbytes,
-        source_sha256=sha,
-        **kw,
-    )
+@dataclass(frozen=True)
+class _Job:
+    """What both exporters work from: the model copy, its info, the source file's hash and the export head."""
+
+    model: nn.Module
+    info: ModelInfo
+    sha: str | None
+    head: nn.Module
+
+    @classmethod
+    def of(cls, source: Source, info: ModelInfo | None) -> _Job:
+        """Resolve the source (a file, a model or a (model, info) pair) and wrap the model for export."""
+        model, info, sha = _resolve(source, info)
+        return cls(model, info, sha, _ExportHead(model).eval())
+
+    def report(self, out: Path, fmt: str, **kw: Any) -> ExportReport:
+        """A report for the written file `out`, before its parity check."""
+        params, nbytes = sum(p.numel() for p in self.model.parameters()), out.stat().st_size
+        info = self.info
+        return ExportReport(
+            out,
+            fmt,
+            info.arch,
+            info.num_classes,
+            info.preprocess.size,
+            params=params,
+            file_bytes=nbytes,
+            source_sha256=self.sha,
+            **kw,
+        )
 
 
 def _trace_onnx(head: nn.Module, path: Path, size: int, opset: int, dynamic_batch: bool) -> None:
@@ -300,16 +313,16 @@ def export_onnx(
     tolerance: float = 1e-4,
 ) -> ExportReport:
     """Export to a single-file ONNX model with affectlab metadata; check parity with ONNX Runtime."""
-    model, info, sha = _resolve(weights_path_or_model, info)
-    out = Path(out)
-    head = _ExportHead(model).eval()
+    job, out = _Job.of(weights_path_or_model, info), Path(out)
+    info = job.info
     with _written_atomically(out, f"ONNX export of {info.arch} (opset {opset}) failed") as tmp:
-        _trace_onnx(head, tmp, info.preprocess.size, opset, dynamic_batch)
-        _stamp_onnx(tmp, info, _info_json(info, "onnx", sha, opset, dynamic_batch))
-    extra = {"dynamic_batch": dynamic_batch, "exporter": EXPORTER, "opset": opset, "tolerance": tolerance}
-    report = _report(out, "onnx", info, model, sha, **extra)
+        _trace_onnx(job.head, tmp, info.preprocess.size, opset, dynamic_batch)
+        _stamp_onnx(tmp, info, _info_json(info, "onnx", job.sha, opset, dynamic_batch))
+    report = job.report(
+        out, "onnx", dynamic_batch=dynamic_batch, exporter=EXPORTER, opset=opset, tolerance=tolerance
+    )
     if check:
-        report.parity = _onnx_parity(head, out, info.preprocess, dynamic_batch)
+        report.parity = _onnx_parity(job.head, out, info.preprocess, dynamic_batch)
         if not report.passed:
             log.warning("ONNX parity %.2e exceeds %.0e for %s", report.max_abs_diff, tolerance, out)
     return report
@@ -324,20 +337,21 @@ def export_torchscript(
     tolerance: float = 1e-4,
 ) -> ExportReport:
     """Trace to a TorchScript file (outputs as in ONNX) with the info in `affectlab.json`; check parity."""
-    model, info, sha = _resolve(weights_path_or_model, info)
-    out = Path(out)
-    head = _ExportHead(model).eval()
-    size = info.preprocess.size
-    failure = f"TorchScript export of {info.arch} failed"
-    with _written_atomically(out, failure) as tmp, warnings.catch_warnings():
+    job, out = _Job.of(weights_path_or_model, info), Path(out)
+    size = job.info.preprocess.size
+    with (
+        _written_atomically(out, f"TorchScript export of {job.info.arch} failed") as tmp,
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(head, torch.zeros(2, 3, size, size), strict=False, check_trace=False)
-        files = {"affectlab.json": _info_json(info, "torchscript", sha, None, True)}
+        traced = torch.jit.trace(job.head, torch.zeros(2, 3, size, size), strict=False, check_trace=False)
+        files = {"affectlab.json": _info_json(job.info, "torchscript", job.sha, None, True)}
         torch.jit.save(traced, str(tmp), _extra_files=files)
-    extra = {"dynamic_batch": True, "exporter": "torch.jit.trace", "tolerance": tolerance}
-    report = _report(out, "torchscript", info, model, sha, **extra)
+    report = job.report(
+        out, "torchscript", dynamic_batch=True, exporter="torch.jit.trace", tolerance=tolerance
+    )
     if check:
-        report.parity = _torchscript_parity(head, out, info.preprocess)
+        report.parity = _torchscript_parity(job.head, out, job.info.preprocess)
     return report
 
 
