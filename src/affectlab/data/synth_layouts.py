@@ -70,6 +70,7 @@ def prepare_out(out: Path, layout: str, overwrite: bool) -> None:
 def _write_repackaged(
     out: Path, split: str, index: int, seed: int, data: bytes, lab: ImageLabels
 ) -> list[str]:
+    """`<split>_set/images/N.jpg` and its four `annotations/N_<field>.npy` (text, as AffectNet ships them)."""
     base = out / repackaged.SPLIT_DIRS[split]
     (base / "images" / f"{index}.jpg").write_bytes(data)
     for suffix, text in (
@@ -83,6 +84,7 @@ def _write_repackaged(
 
 
 def _write_official(out: Path, split: str, index: int, seed: int, data: bytes, lab: ImageLabels) -> list[str]:
+    """`Manually_Annotated_Images/<subdir>/<hash>.jpg`; the row holds path, face box, landmarks and labels."""
     rel = official_name(seed, split, index)
     path = out / official.IMAGES_DIR / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,11 +93,13 @@ def _write_official(out: Path, split: str, index: int, seed: int, data: bytes, l
 
 
 def _write_folders(out: Path, split: str, index: int, seed: int, data: bytes, lab: ImageLabels) -> list[str]:
+    """`<split>/<class name>/NNNNNN.jpg`: the recorded label is the folder."""
     (out / split / AFFECTNET_CLASSES[lab.label] / f"{index:06d}.jpg").write_bytes(data)
     return []
 
 
 def _write_manifest(out: Path, split: str, index: int, seed: int, data: bytes, lab: ImageLabels) -> list[str]:
+    """`images/<split>/NNNNNN.jpg`; the row holds path, expression, valence and arousal."""
     rel = f"images/{split}/{index:06d}.jpg"
     (out / rel).write_bytes(data)
     return [rel, str(lab.label), lab.valence, lab.arousal]
