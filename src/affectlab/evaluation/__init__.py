@@ -7,8 +7,9 @@ its final model through :func:`evaluate_model` too. Rendering is affectlab.repor
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from affectlab._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from affectlab.evaluation.compare import compare
@@ -39,10 +40,4 @@ __all__ = [
     "predict_split",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'affectlab.evaluation' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,9 @@ from affectlab.evaluation; submodules load on first use (matplotlib only when dr
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from affectlab._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from affectlab.reports.compare_report import headline_table, write_comparison_report
@@ -24,10 +25,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["headline_table", "load_published", "write_comparison_report", "write_evaluation_report"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'affectlab.reports' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
