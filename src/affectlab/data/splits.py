@@ -147,7 +147,7 @@ class StoreSplit(FaceSplit):
         breaks = (np.flatnonzero(np.diff(unique) != 1) + 1).tolist()
         starts, stops = [0, *breaks], [*breaks, len(unique)]
         first = unique[starts].tolist()
-        view = memoryview(into.reshape(-1))
+        view = into.reshape(-1).data
         for a, b, sample in zip(starts, stops, first, strict=True):
             done = _read_exact(fd, view[a * item : b * item], self._offset + sample * item)
             if done < (b - a) * item:
