@@ -60,6 +60,11 @@ def resolve_threads(threads: int | None, default: int | None = None) -> int:
     return default if default is not None else physical_cores()
 
 
+def threads_per_request(concurrency: int) -> int:
+    """Threads for each of `concurrency` inferences running at once: the physical cores shared out (>= 1)."""
+    return max(1, physical_cores() // max(1, concurrency))
+
+
 def set_torch_threads(threads: int) -> int:
     """Set torch's intra-op threads (and inter-op to 1 where it can still be set); return the count."""
     import torch

@@ -159,12 +159,18 @@ def evaluate(
     run_dir: str | Path | None = None,
     n_boot: int = N_BOOT,
     progress: bool = True,
+    threads: int | None = None,
 ) -> EvalResult:
-    """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report."""
+    """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report.
+
+    `threads`: CPU threads for the model (torch and ONNX Runtime); None: the physical cores.
+    """
     from affectlab.reports.evaluation_report import write_evaluation_report
     from affectlab.reports.published import official_validation
+    from affectlab.threads import resolve_threads, set_torch_threads
 
     loaded = load_for_eval(weights, run_dir)
+    loaded.threads = set_torch_threads(resolve_threads(threads))
     face_split = open_data(data, split, loaded)
     pred, metrics, ci, seconds = evaluate_model(
         loaded, face_split, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot, progress=progress
