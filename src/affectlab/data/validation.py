@@ -112,7 +112,7 @@ class ValidationReport:
         samples.add_row("total", *(str(self.total(s)) for s in splits), style="bold")
         out: list[Any] = [samples]
         if self.label_map:
-            labels = Table(title=f"label map: {self.label_map['title']} -> affectlab (by name)")
+            labels = Table(title=f"label map: {self.label_map['title']}", caption="matched by name")
             for column in ("code", "name in the dataset", "affectlab"):
                 labels.add_column(column)
             for code, name, target in self.label_map["rows"]:

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.labels import check_same_classes
 from affectlab.reports import sections as S
 from affectlab.reports.document import Document, Section
 from affectlab.reports.predict import LoadedModel, Predictions, load_for_eval, predict
@@ -39,6 +38,7 @@ class EvalResult:
     official_reason: str
     info: dict[str, Any] = field(default_factory=dict)
     loaded: LoadedModel | None = None
+    label_map: dict[str, Any] = field(default_factory=dict)
 
 
 def score(pred: Predictions, n_boot: int = N_BOOT) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -52,21 +52,21 @@ def score(pred: Predictions, n_boot: int = N_BOOT) -> tuple[dict[str, Any], dict
     return metrics, ci
 
 
-def open_data(data: Any, split: str, loaded: LoadedModel) -> Any:
-    """Open the split at the model's input size (a FaceSplit passes through) and check its class names."""
+def open_data(data: Any, split: str, loaded: LoadedModel, unshared: str = "drop") -> Any:
+    """Open the split at the model's input size (a FaceSplit passes through); classes are matched by name
+    afterwards (affectlab.label_maps), so a dataset of another taxonomy is scored on the shared classes."""
     if isinstance(data, (str, Path)):
         from affectlab.data import open_split
+        from affectlab.label_maps import eval_num_classes
 
         root = Path(data)
         if not root.exists():
             raise AffectlabError(f"{root}: no such dataset folder or file")
         pre = loaded.preprocess
-        face_split = open_split(
-            root, split, pre.size, len(loaded.class_names), margin=pre.crop_margin, align=pre.align
-        )
+        num_classes = eval_num_classes(root, loaded.class_names, unshared)
+        face_split = open_split(root, split, pre.size, num_classes, margin=pre.crop_margin, align=pre.align)
     else:
         face_split = data
-    check_same_classes(loaded.class_names, list(face_split.class_names), "model vs data")
     return face_split
 
 
@@ -128,17 +128,27 @@ def build_document(
     doc.sections.append(summary)
 
     published = Section("Published reference figures")
-    if context["official"]:
+    reference = context.get("reference") or "affectnet"
+    if context["official"] and reference == "affectnet":
         published.add(
             f"Detected AffectNet's official validation set ({context['official_reason']}).",
             S.published_table(load_published(), metrics, loaded.arch),
         )
+    elif context["official"]:
+        caption = f"Published figures on {context['official_reason']}, under their own protocols"
+        published.add(f"Detected {context['official_reason']}.")
+        published.add(S.published_table(load_published(reference), metrics, loaded.arch, caption))
     else:
         published.add(
-            f"Not shown: {context['official_reason']}. Published AffectNet figures are only placed "
-            "beside results on AffectNet's own validation set."
+            f"Not shown: {context['official_reason']}. Published figures are only placed beside results on "
+            "the real dataset's official split they were measured on."
         )
     doc.sections.append(published)
+    mapping = context.get("label_map")
+    if mapping is not None and (not mapping.identity or mapping.taxonomy_rows):
+        from affectlab.cross_dataset import label_map_section
+
+        doc.sections.append(label_map_section(mapping))
 
     if metrics.get("expression_per_class"):
         bars, curves = S.classification_figures(pred, metrics)
@@ -169,20 +179,29 @@ def evaluate(
     run_dir: str | Path | None = None,
     n_boot: int = N_BOOT,
     progress: bool = True,
+    unshared: str = "drop",
 ) -> EvalResult:
-    """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report."""
+    """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report.
+
+    A dataset of another taxonomy is scored on the classes it shares with the model, matched by name;
+    ``unshared`` ("drop" or "column") says what happens to the others (see affectlab.label_maps).
+    """
+    from affectlab.label_maps import mapping_for_split, restrict_predictions
     from affectlab.reports.html import write_html
     from affectlab.reports.markdown import write_markdown
     from affectlab.reports.predict import pick_device
-    from affectlab.reports.published import official_validation
+    from affectlab.reports.published import official_reference
 
     loaded = load_for_eval(weights, run_dir)
-    face_split = open_data(data, split, loaded)
+    face_split = open_data(data, split, loaded, unshared)
+    mapping = mapping_for_split(loaded.class_names, face_split, unshared)
     started = time.perf_counter()
     pred = predict(loaded, face_split, tta=tta, batch_size=batch_size, device=device, progress=progress)
+    pred, mapping = restrict_predictions(pred, face_split.class_names, mapping)
     seconds = time.perf_counter() - started
     metrics, ci = score(pred, n_boot)
-    official, reason = official_validation(data, split, len(loaded.class_names))
+    reference, reason = official_reference(data, split, pred.class_names)
+    official = reference is not None
     out_dir = Path(out) if out is not None else default_out(loaded, split)
     out_dir.mkdir(parents=True, exist_ok=True)
     context = {
@@ -192,6 +211,8 @@ def evaluate(
         "device": str(pick_device(device)),
         "official": official,
         "official_reason": reason,
+        "reference": reference,
+        "label_map": mapping,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     info = {
@@ -210,6 +231,8 @@ def evaluate(
             "num_samples": len(pred.index),
             "official_validation": official,
             "official_reason": reason,
+            "published_dataset": reference,
+            "label_map": mapping.to_dict(),
         },
         "tta": tta,
         "device": context["device"],
@@ -236,4 +259,5 @@ def evaluate(
         official_reason=reason,
         info=info,
         loaded=loaded,
+        label_map=mapping.to_dict(),
     )
