@@ -324,7 +324,9 @@ def validate_dataset(
     report = new_report(src, layout, policy, problems, check_images)
     wanted = [s for s in splits if s in by_split]
     if not wanted:
-        raise AffectlabError(f"{src}: no {' or '.join(splits)} split found in this {layout} dataset")
+        names = list(splits)
+        listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+        raise AffectlabError(f"{src}: no {listed} split found in this {layout} dataset")
     content = ContentIndex(report, problems)
     with progress_bar(progress) as bar:
         for split in wanted:

@@ -34,7 +34,7 @@ from affectlab.data.readers.base import (
 )
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES
-from affectlab.taxonomy import Taxonomy, load_taxonomy
+from affectlab.taxonomy import NonLabel, Taxonomy, load_taxonomy
 
 TAXONOMY = "ferplus"
 CSV_NAME = "fer2013new.csv"
@@ -140,6 +140,9 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
         try:
             votes = _votes(row, columns)
             code, tie_broken = winning_code(votes, policy.vote_mode, emotions)
+            entry = taxonomy.lookup(code)
+            if isinstance(entry, NonLabel):  # unknown or NF won: the taxonomy says what that means
+                raise Rejected(entry.reason, f"most votes ({votes[code]} of {sum(votes)}) are {entry.name}")
         except Rejected as exc:
             problems.reject(exc.reason, where, exc.detail)
             continue
