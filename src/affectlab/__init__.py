@@ -25,6 +25,9 @@ _LAZY: dict[str, str] = {
     "open_split": "affectlab.data",
     "validate_dataset": "affectlab.data",
     "generate_synthetic": "affectlab.data.synth",
+    "generate_format": "affectlab.data.synth_formats",
+    "compare_datasets": "affectlab.evaluation.cross_dataset",
+    "load_taxonomy": "affectlab.taxonomy",
     "classification_metrics": "affectlab.metrics",
     "regression_metrics": "affectlab.metrics",
 }

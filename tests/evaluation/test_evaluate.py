@@ -156,16 +156,33 @@ def test_tta_flip_changes_nothing_on_flip_invariant_input(tmp_path: Path, double
         evaluate(pair, split, out=tmp_path / "c", tta="rotate", n_boot=0, progress=False)
 
 
-def test_class_names_must_match(tmp_path: Path, doubles: Any) -> None:
+def test_class_names_are_matched_by_name_not_position(tmp_path: Path, doubles: Any) -> None:
+    import copy
+
+    import torch
+
+    torch.manual_seed(3)
+    net = doubles.TinyNet()
+    perm = [1, 0, 2, 3, 4, 5, 6, 7]  # the permuted model's output k is the original's output perm[k]
+    permuted = copy.deepcopy(net)
+    with torch.no_grad():
+        permuted.expression.weight.copy_(net.expression.weight[perm])
+        permuted.expression.bias.copy_(net.expression.bias[perm])
     names = ["happy", "neutral", "sad", "surprise", "fear", "disgust", "anger", "contempt"]
-    with pytest.raises(AffectlabError, match="class names"):
-        evaluate(
-            (doubles.TinyNet(), doubles.make_info("tinynet", names=names)),
-            doubles.ArraySplit(n=8),
-            out=tmp_path,
-            n_boot=0,
-            progress=False,
-        )
+    split = doubles.ArraySplit(n=24)
+    plain = evaluate((net, doubles.make_info("tinynet")), split, out=tmp_path / "a", n_boot=0, progress=False)
+    swapped = evaluate(
+        (permuted, doubles.make_info("tinynet", names=names)),
+        split,
+        out=tmp_path / "b",
+        n_boot=0,
+        progress=False,
+    )
+    np.testing.assert_allclose(swapped.predictions.probs, plain.predictions.probs, atol=1e-6)
+    assert swapped.predictions.class_names == plain.predictions.class_names
+    assert swapped.metrics["expression_accuracy"] == plain.metrics["expression_accuracy"]
+    assert any("model's own order: happy, neutral" in line for line in swapped.label_map["lines"])
+    assert plain.label_map["classes"] == list(plain.predictions.class_names)
 
 
 def test_official_validation_detection(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_repackaged_without_annotations_folder(tmp_path: Path) -> None:
 def test_official_without_list_files(tmp_path: Path) -> None:
     root, _ = make_layout("official", tmp_path / "ds", GOOD)
     (root / "Manually_Annotated_file_lists" / "training.csv").unlink()
-    with pytest.raises(AffectlabError, match=r"no train or val split found"):
+    with pytest.raises(AffectlabError, match=r"no train, val or test split found"):
         validate_dataset(root, workers=0)
     with pytest.raises(AffectlabError, match="no usable samples"):
         prepare(root, tmp_path / "store", 32, workers=0, progress=False)

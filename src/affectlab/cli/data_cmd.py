@@ -8,6 +8,9 @@ import typer
 
 from affectlab.preprocessing.spec import DEFAULT_MARGIN
 
+LABEL_MAP_HELP = "YAML taxonomy saying what a manifest's or class folders' codes mean (docs/data.md)."
+LABEL_MODE_HELP = "FER+ votes -> label: majority, plurality or probability (docs/data.md)."
+
 
 def validate(
     src: Path = typer.Argument(..., help="Dataset root (any supported layout) or a manifest CSV."),
@@ -15,12 +18,21 @@ def validate(
     num_classes: int = typer.Option(8, "--num-classes", help="8 (AffectNet) or 7 (without contempt)."),
     report: Path | None = typer.Option(None, "--report", help="Also write the report as JSON to this file."),
     workers: int | None = typer.Option(None, "--workers", help="Decoding processes (default: CPUs, max 8)."),
+    label_map: Path | None = typer.Option(None, "--label-map", help=LABEL_MAP_HELP),
+    label_mode: str = typer.Option("majority", "--label-mode", help=LABEL_MODE_HELP),
 ) -> None:
     """Check every label and image of a dataset and print what it holds and what was skipped."""
     from affectlab.data import validate_dataset
 
     result = validate_dataset(
-        src, strict=strict, num_classes=num_classes, workers=workers, progress=True, report_path=report
+        src,
+        strict=strict,
+        num_classes=num_classes,
+        workers=workers,
+        progress=True,
+        report_path=report,
+        label_map=label_map,
+        label_mode=label_mode,
     )
     result.print()
     if report is not None:
@@ -42,6 +54,8 @@ def prepare(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first problem instead of skipping it."),
     num_classes: int = typer.Option(8, "--num-classes", help="8 (AffectNet) or 7 (without contempt)."),
     workers: int | None = typer.Option(None, "--workers", help="Decoding processes (default: CPUs, max 8)."),
+    label_map: Path | None = typer.Option(None, "--label-map", help=LABEL_MAP_HELP),
+    label_mode: str = typer.Option("majority", "--label-mode", help=LABEL_MODE_HELP),
 ) -> None:
     """Validate, crop, resize and pack a dataset into a memory-mapped store for fast training."""
     from affectlab.data import open_store
@@ -57,6 +71,8 @@ def prepare(
         num_classes=num_classes,
         workers=workers,
         progress=True,
+        label_map=label_map,
+        label_mode=label_mode,
     )
     store = open_store(path)
     store.report().print()

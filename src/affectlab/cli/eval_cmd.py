@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+UNSHARED_HELP = "classes only the model or only the data has: drop (score the shared ones) or column"
+
 
 def evaluate_command(
     ckpt: Annotated[Path, typer.Argument(help="model.safetensors or a run folder")],
@@ -21,6 +23,7 @@ def evaluate_command(
     n_boot: Annotated[
         int, typer.Option("--bootstrap", help="bootstrap resamples for 95% CIs (0: none)")
     ] = 1000,
+    unshared: Annotated[str, typer.Option("--unshared", help=UNSHARED_HELP)] = "drop",
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads for the model (default: physical cores)")
     ] = None,
@@ -29,8 +32,20 @@ def evaluate_command(
     from affectlab.evaluation.evaluate import evaluate
 
     result = evaluate(
-        ckpt, data, split, out, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot, threads=threads
+        ckpt,
+        data,
+        split,
+        out,
+        tta=tta,
+        batch_size=batch_size,
+        device=device,
+        n_boot=n_boot,
+        unshared=unshared,
+        threads=threads,
     )
+    lm = result.label_map
+    if lm.get("model_only") or lm.get("data_only") or lm.get("classes") != lm.get("model_classes"):
+        typer.echo("\n".join(result.label_map["lines"]))
     m = result.metrics
     parts = [
         f"{k.split('_', 1)[1] if k.startswith('expression') else k} {m[k]:.4f}"
@@ -55,14 +70,27 @@ def compare_command(
         list[str] | None, typer.Option("--set", help="training config value for every arch (repeatable)")
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("runs/compare"),
-    split: Annotated[str, typer.Option("--split", help="split every model is evaluated on")] = "val",
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="split to evaluate on (default: val; several datasets: each one's own)"),
+    ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="1 epoch, fewer bootstrap/timing runs")] = False,
     device: Annotated[str, typer.Option("--device", help="evaluation device: auto, cpu, cuda")] = "auto",
     no_timing: Annotated[bool, typer.Option("--no-timing", help="skip CPU latency/throughput")] = False,
+    unshared: Annotated[str, typer.Option("--unshared", help=UNSHARED_HELP)] = "drop",
 ) -> None:
-    """Train (or take) several models, evaluate them on one split, write comparison.json and a report."""
+    """Train (or take) several models, evaluate them on one split, write comparison.json and a report.
+
+    With several datasets (``--data A,B@test,C``) and one model (``--runs R``), put that model's results on
+    each dataset side by side instead (a dataset x metric table, each with its label map).
+    """
     from affectlab.evaluation.compare import compare
     from affectlab.reports.compare_report import headline_table
+
+    if "," in data:
+        _compare_datasets(data, runs, archs, split, out, device, quick, unshared)
+        return
+    split = split or "val"
 
     path = compare(
         data,
@@ -77,6 +105,30 @@ def compare_command(
         timing=not no_timing,
     )
     typer.echo(headline_table(path))
+    typer.echo(f"comparison: {path}")
+    typer.echo(f"report:     {path.parent / 'report' / 'report.html'}")
+
+
+def _compare_datasets(
+    data: str, runs: str | None, archs: str | None, split: str | None, out: Path, device: str, quick: bool,
+    unshared: str,
+) -> None:  # fmt: skip
+    from affectlab.errors import AffectlabError
+    from affectlab.evaluation.cross_dataset import compare_datasets
+    from affectlab.reports.cross_dataset_report import datasets_text
+
+    models = [r for r in (runs or "").split(",") if r.strip()]
+    if archs or len(models) != 1:
+        raise AffectlabError(
+            "several datasets in --data compare ONE model: give exactly one --runs (no --archs)"
+        )
+    specs = [d.strip() for d in data.split(",") if d.strip()]
+    if split:
+        specs = [s if "@" in s else f"{s}@{split}" for s in specs]
+    path = compare_datasets(
+        models[0], specs, out, unshared=unshared, device=device, n_boot=200 if quick else 1000
+    )
+    typer.echo(datasets_text(path))
     typer.echo(f"comparison: {path}")
     typer.echo(f"report:     {path.parent / 'report' / 'report.html'}")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from affectlab.data.synth import LAYOUTS, generate
+from affectlab.data.synth_formats import FORMATS, generate_format
 from affectlab.errors import AffectlabError
 
 
@@ -16,15 +17,29 @@ def synth(
     train: int = typer.Option(10000, "--train", help="Training images (AffectNet class imbalance)."),
     val: int = typer.Option(1000, "--val", help="Validation images (balanced over the 8 classes)."),
     size: int = typer.Option(112, "--size", help="Face image side in pixels (official: face box side)."),
-    layout: str = typer.Option("repackaged", "--layout", help=f"One of: {', '.join(LAYOUTS)}."),
+    layout: str = typer.Option(
+        "repackaged",
+        "--layout",
+        help=f"AffectNet layouts: {', '.join(LAYOUTS)}; other formats: {', '.join(FORMATS)}.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: all cores, max 8)."),
     label_noise: float = typer.Option(0.02, "--label-noise", help="Fraction of expression labels flipped."),
     balanced: bool = typer.Option(False, "--balanced", help="Balanced train classes instead of AffectNet's."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous synth output in OUT."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    per_split: int = typer.Option(
+        200, "--per-split", help="Other formats: faces per split (ExpW: 3x, hash split)."
+    ),
+    traps: bool = typer.Option(False, "--traps", help="Other formats: add each format's known problems."),
 ) -> None:
-    """Render a synthetic face dataset shaped exactly like AffectNet (expression, valence, arousal)."""
+    """Render a synthetic face dataset shaped exactly like AffectNet, or a fixture in another format."""
+    if layout in FORMATS:
+        path = generate_format(out, layout, per_split=per_split, size=size, seed=seed, traps=traps)
+        typer.echo(
+            f"wrote a {layout} fixture to {path} ({per_split} faces per split, seed {seed}, traps {traps})"
+        )
+        return
     if layout not in LAYOUTS:
         raise AffectlabError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     path = generate(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 from affectlab.data.splits import FaceSplit, RawSplit
 from affectlab.data.store import Store, is_store, open_store
 from affectlab.errors import AffectlabError
 from affectlab.preprocessing.spec import DEFAULT_MARGIN
+from affectlab.taxonomy import taxonomy_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +53,15 @@ def open_split(
     align: bool | None = None,
     check_images: bool = True,
     workers: int | None = None,
+    label_map: Any = None,
+    label_mode: str = "majority",
 ) -> FaceSplit:
     """Open one split of a prepared store or a raw layout (raw: bad items are skipped and counted).
 
     For a store, ``size``, ``margin`` and ``align`` (when given) must equal what it was prepared with; for a
-    raw layout they say how to cut the faces (defaults: 112 px, margin 0.1, not aligned).
+    raw layout they say how to cut the faces (defaults: 112 px, margin 0.1, not aligned). ``split`` is
+    affectlab's name (train, val, test) or the dataset's (``private_test``); ``label_map`` and ``label_mode``
+    say how a raw layout's codes become labels (see affectlab.data.validate_dataset).
     """
     from affectlab.labels import class_names
 
@@ -67,7 +73,13 @@ def open_split(
     from affectlab.data.validation import accepted_records
 
     layout, records, report = accepted_records(
-        root, split, num_classes=num_classes, check_images=check_images, workers=workers
+        root,
+        split,
+        num_classes=num_classes,
+        check_images=check_images,
+        workers=workers,
+        label_map=label_map,
+        label_mode=label_mode,
     )
     if not records:
         raise AffectlabError(
@@ -83,4 +95,6 @@ def open_split(
         image_size,
     )
     margin = DEFAULT_MARGIN if margin is None else margin
-    return RawSplit(records, class_names(num_classes), image_size, margin, bool(align))
+    raw = RawSplit(records, class_names(num_classes), image_size, margin, bool(align))
+    raw.taxonomy = taxonomy_from_dict(report.label_map) if report.label_map else None
+    return raw

@@ -6,7 +6,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from affectlab.errors import AffectlabError
 from affectlab.preprocessing.decode import ImageProblem
 from affectlab.preprocessing.faces import load_face
 from affectlab.preprocessing.spec import Preprocess
+
+if TYPE_CHECKING:
+    from affectlab.taxonomy import Taxonomy
 
 
 class FaceSplit(ABC):
@@ -25,6 +28,15 @@ class FaceSplit(ABC):
     #: How the faces were cut (see affectlab.preprocessing.crop): what a model trained on them must record.
     crop_margin: float
     align: bool
+    #: The source dataset's taxonomy (None: unknown or AffectNet's): what its labels can be.
+    taxonomy: Taxonomy | None = None
+
+    @property
+    def dataset_classes(self) -> tuple[str, ...]:
+        """The classes this split's dataset can label, in affectlab's order, within ``class_names``."""
+        if self.taxonomy is None:
+            return tuple(self.class_names)
+        return tuple(c for c in self.taxonomy.affectlab_classes if c in self.class_names)
 
     def preprocess(self, mean: Sequence[float], std: Sequence[float]) -> Preprocess:
         """The Preprocess of a model trained on this split with normalisation (mean, std)."""
@@ -36,7 +48,8 @@ class FaceSplit(ABC):
 
     @abstractmethod
     def labels(self) -> dict[str, np.ndarray]:
-        """Return all labels (``expression`` int64, ``valence``, ``arousal`` float32) without images."""
+        """Return all labels (``expression`` int64, ``valence``, ``arousal`` float32) without images; FER+
+        splits add ``expression_soft`` (N, C) float32, the vote distribution (NaN rows: none)."""
 
     @abstractmethod
     def _images(self, indices: np.ndarray) -> np.ndarray:
@@ -195,6 +208,12 @@ class RawSplit(FaceSplit):
             "valence": np.array([r.valence for r in records], dtype=np.float32),
             "arousal": np.array([r.arousal for r in records], dtype=np.float32),
         }
+        if any(r.soft is not None for r in records):
+            soft = np.full((len(records), len(class_names)), np.nan, dtype=np.float32)
+            for i, record in enumerate(records):
+                if record.soft is not None:
+                    soft[i] = record.soft
+            self._labels["expression_soft"] = soft
 
     def __len__(self) -> int:
         return len(self.records)
@@ -213,7 +232,7 @@ class RawSplit(FaceSplit):
             record = self.records[int(index)]
             try:
                 pixels, _, _ = load_face(
-                    record.path,
+                    record.image,
                     record.box,
                     self.image_size,
                     self.crop_margin,

@@ -20,6 +20,7 @@ from affectlab.data.validation import ValidationReport
 from affectlab.errors import AffectlabError
 from affectlab.io import file_sha256
 from affectlab.preprocessing.spec import PIXEL_RULES_VERSION
+from affectlab.taxonomy import taxonomy_from_dict
 
 FORMAT = "affectlab-store"
 #: 2: pixels made by affectlab.preprocessing (pixel rules v2), alignment recorded.
@@ -82,12 +83,19 @@ class Store:
         self.crop_margin: float = float(manifest["crop_margin"])
         self.align: bool = bool(manifest.get("align", False))
         self.splits: tuple[str, ...] = tuple(manifest["splits"])
+        #: The source's taxonomy (manifest "taxonomy"; stores from before it was recorded: AffectNet's).
+        self.taxonomy = taxonomy_from_dict(manifest["taxonomy"]) if manifest.get("taxonomy") else None
 
     def split(self, name: str) -> StoreSplit:
-        """Return one split as a FaceSplit."""
+        """Return one split as a FaceSplit (``name`` as affectlab or the dataset calls it: resolve_split)."""
+        from affectlab.data.readers import resolve_split
+
+        name = resolve_split(name, self.layout)
         if name not in self.splits:
             raise AffectlabError(f"{self.path}: store has no {name!r} split (has: {', '.join(self.splits)})")
-        return StoreSplit(self.path / name, self.class_names, self.image_size, self.crop_margin, self.align)
+        split = StoreSplit(self.path / name, self.class_names, self.image_size, self.crop_margin, self.align)
+        split.taxonomy = self.taxonomy
+        return split
 
     def report(self) -> ValidationReport:
         """Return the validation report written by prepare."""

@@ -14,7 +14,15 @@ from typing import IO, Any
 
 import numpy as np
 
-from affectlab.data.readers import SPLITS, LabelPolicy, Problems, Record, read_layout
+from affectlab.data.readers import (
+    SPLITS,
+    LabelPolicy,
+    Problems,
+    Record,
+    layout_taxonomy,
+    make_policy,
+    read_layout,
+)
 from affectlab.data.store import FORMAT, FORMAT_VERSION, MANIFEST, REPORT, sample_digest
 from affectlab.data.validation import (
     ContentIndex,
@@ -91,6 +99,12 @@ class _SplitWriter:
             "valence": np.array([r.valence for r in self.records], dtype=np.float32),
             "arousal": np.array([r.arousal for r in self.records], dtype=np.float32),
         }
+        if any(r.soft is not None for r in self.records):  # FER+ vote distributions (NaN: none)
+            soft = np.full((count, len(next(r.soft for r in self.records if r.soft))), np.nan, np.float32)
+            for i, record in enumerate(self.records):
+                if record.soft is not None:
+                    soft[i] = record.soft
+            arrays["expression_soft"] = soft
         if any(r.landmarks is not None for r in self.records):
             landmarks = np.full((count, 68, 2), np.nan, dtype=np.float32)
             for i, record in enumerate(self.records):
@@ -163,6 +177,8 @@ def _manifest(
         "align": crop.align,
         "num_classes": policy.num_classes,
         "class_names": list(policy.names),
+        "taxonomy": layout_taxonomy(layout, policy).to_dict(),
+        "label_mode": policy.vote_mode,
         "rejected": {reason: entry.count for reason, entry in sorted(problems.rejected.items())},
         "leakage": report.leakage.count,
     }
@@ -233,14 +249,19 @@ def prepare(
     num_classes: int = 8,
     workers: int | None = None,
     progress: bool = True,
+    label_map: Any = None,
+    label_mode: str = "majority",
 ) -> Path:
-    """Validate, crop, resize and pack a raw dataset into a store at ``out``; return ``out``."""
+    """Validate, crop, resize and pack a raw dataset into a store at ``out``; return ``out``.
+
+    Every split the layout has is written (AffectNet: train, val; RAF-DB: train, test; FER2013: all three).
+    """
     crop = _crop_job(size, margin, align)
     src_path, out_path = Path(src), Path(out)
     if not (out_path.exists() and not out_path.is_dir()):  # a file there: _claim_output names the problem
         ensure_writable(out_path, "store")
     workers = default_workers() if workers is None else workers
-    policy, problems = LabelPolicy(num_classes), Problems(strict=strict)
+    policy, problems = make_policy(num_classes, label_map, label_mode), Problems(strict=strict)
     layout, by_split = _read_source(src_path, policy, problems)
     _check_room(out_path, by_split, size)
     _claim_output(out_path)

@@ -17,7 +17,6 @@ from typing import IO, Any
 import numpy as np
 
 from affectlab.data.readers import manifest, official, repackaged
-from affectlab.data.readers.base import SPLITS
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES
 
@@ -38,6 +37,10 @@ class ImageLabels:
     box: tuple[int, int, int, int]
 
 
+#: The splits the embedded AffectNet-shaped dataset has (AffectNet has no public test split).
+SYNTH_SPLITS: tuple[str, ...] = ("train", "val")
+
+
 def official_name(seed: int, split: str, index: int) -> str:
     """AffectNet-style `subdir/<56 hex>.jpg` path for one image of the official layout."""
     digest = hashlib.sha224(f"affectlab-synth:{seed}:{split}:{index}".encode()).hexdigest()
@@ -54,7 +57,7 @@ def prepare_out(out: Path, layout: str, overwrite: bool) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("generation in progress or interrupted; re-run with --overwrite\n")
-    for split in SPLITS:
+    for split in SYNTH_SPLITS:
         if layout == "repackaged":
             for sub in ("images", "annotations"):
                 (out / repackaged.SPLIT_DIRS[split] / sub).mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from affectlab.data.readers import SPLITS, LabelPolicy, Problems, ReasonCount, Record, read_layout
+from affectlab.data.readers import (
+    SPLITS,
+    LabelPolicy,
+    Problems,
+    ReasonCount,
+    Record,
+    layout_taxonomy,
+    make_policy,
+    read_layout,
+    resolve_split,
+)
 from affectlab.errors import AffectlabError
 from affectlab.preprocessing.decode import DEFAULT_MAX_PIXELS, ImageProblem
 from affectlab.preprocessing.faces import load_face
@@ -46,6 +56,8 @@ class ValidationReport:
     rejected: dict[str, ReasonCount] = field(default_factory=dict)
     notes: dict[str, ReasonCount] = field(default_factory=dict)
     leakage: ReasonCount = field(default_factory=ReasonCount)
+    #: The dataset's taxonomy (name, title, source, code -> affectlab rows) when it is not AffectNet's.
+    label_map: dict[str, Any] = field(default_factory=dict)
 
     def add(self, record: Record) -> None:
         """Count one accepted record."""
@@ -99,6 +111,13 @@ class ValidationReport:
             samples.add_row(f"with {what}", *(str(self.affect_counts[s][what]) for s in splits))
         samples.add_row("total", *(str(self.total(s)) for s in splits), style="bold")
         out: list[Any] = [samples]
+        if self.label_map:
+            labels = Table(title=f"label map: {self.label_map['title']}", caption="matched by name")
+            for column in ("code", "name in the dataset", "affectlab"):
+                labels.add_column(column)
+            for code, name, target in self.label_map["rows"]:
+                labels.add_row(str(code), name, target)
+            out.append(labels)
         for title, table in (("rejected (skipped)", self.rejected), ("adjusted (kept)", self.notes)):
             if not table:
                 continue
@@ -136,13 +155,13 @@ class ContentIndex:
 
     def check(self, digest: bytes, record: Record) -> None:
         """Count ``record`` as a duplicate or a leak if its content was seen before."""
-        first = self._first.setdefault(digest, (record.split, str(record.path)))
-        if first == (record.split, str(record.path)):
+        first = self._first.setdefault(digest, (record.split, record.location))
+        if first == (record.split, record.location):
             return
         if first[0] == record.split:
-            self._problems.note("duplicate_content", f"{record.path} == {first[1]}")
+            self._problems.note("duplicate_content", f"{record.location} == {first[1]}")
             return
-        message = f"{record.path} ({record.split}) == {first[1]} ({first[0]})"
+        message = f"{record.location} ({record.split}) == {first[1]} ({first[0]})"
         if self._problems.strict:
             raise AffectlabError(f"leakage: the same image is in {first[0]} and {record.split}: {message}")
         self._report.leakage.count += 1
@@ -159,7 +178,7 @@ class CropJob:
     align: bool = False
 
 
-_Task = tuple[int, Path, Any, Any, CropJob, int]
+_Task = tuple[int, Path | np.ndarray, Any, Any, CropJob, int]
 _Result = tuple[int, np.ndarray | None, bytes | None, list[str], str | None, str]
 
 
@@ -188,7 +207,7 @@ def decode_records(
 ) -> Iterator[_Result]:
     """Decode records in order (in a process pool when workers > 1), a bounded window at a time."""
     tasks = (
-        (i, r.path, r.box, r.landmarks if crop.align else None, crop, max_pixels)
+        (i, r.image, r.box, r.landmarks if crop.align else None, crop, max_pixels)
         for i, r in enumerate(records)
     )
     if workers <= 1 or len(records) < 64:
@@ -250,10 +269,10 @@ def scan(
         if progress is not None:
             progress.advance(task)
         if reason is not None:
-            problems.reject(reason, str(record.path), detail)
+            problems.reject(reason, record.location, detail)
             continue
         for note in notes:
-            problems.note(note, str(record.path))
+            problems.note(note, record.location)
         assert digest is not None
         content.check(digest, record)
         report.add(record)
@@ -264,6 +283,12 @@ def new_report(
     src: str | Path, layout: str, policy: LabelPolicy, problems: Problems, checked: bool
 ) -> ValidationReport:
     """Create an empty report that shares the problem tables of ``problems``."""
+    taxonomy = layout_taxonomy(layout, policy)
+    label_map: dict[str, Any] = {}
+    if taxonomy.name != "affectnet":
+        label_map = {**taxonomy.to_dict(), "rows": taxonomy.rows()}
+        if policy.label_map is None and layout in ("ferplus",):
+            label_map["label_mode"] = policy.vote_mode
     return ValidationReport(
         source=str(src),
         layout=layout,
@@ -272,6 +297,7 @@ def new_report(
         images_checked=checked,
         rejected=problems.rejected,
         notes=problems.notes,
+        label_map=label_map,
     )
 
 
@@ -285,14 +311,22 @@ def validate_dataset(
     workers: int | None = None,
     progress: bool = False,
     report_path: str | Path | None = None,
+    label_map: Any = None,
+    label_mode: str = "majority",
 ) -> ValidationReport:
-    """Validate a raw dataset (labels, and every image unless check_images=False) and return the report."""
-    policy, problems = LabelPolicy(num_classes), Problems(strict=strict)
+    """Validate a raw dataset (labels, and every image unless check_images=False) and return the report.
+
+    ``label_map`` (a YAML file or Taxonomy) says what the codes of a manifest or class folders mean;
+    ``label_mode`` how FER+ votes become labels (majority, plurality, probability).
+    """
+    policy, problems = make_policy(num_classes, label_map, label_mode), Problems(strict=strict)
     layout, by_split = read_layout(src, policy, problems)
     report = new_report(src, layout, policy, problems, check_images)
     wanted = [s for s in splits if s in by_split]
     if not wanted:
-        raise AffectlabError(f"{src}: no {' or '.join(splits)} split found in this {layout} dataset")
+        names = list(splits)
+        listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+        raise AffectlabError(f"{src}: no {listed} split found in this {layout} dataset")
     content = ContentIndex(report, problems)
     with progress_bar(progress) as bar:
         for split in wanted:
@@ -325,10 +359,13 @@ def accepted_records(
     num_classes: int,
     check_images: bool,
     workers: int | None = None,
+    label_map: Any = None,
+    label_mode: str = "majority",
 ) -> tuple[str, list[Record], ValidationReport]:
     """Return (layout, the usable records of one split, its report) for reading a raw layout directly."""
-    policy, problems = LabelPolicy(num_classes), Problems()
+    policy, problems = make_policy(num_classes, label_map, label_mode), Problems()
     layout, by_split = read_layout(src, policy, problems)
+    split = resolve_split(split, layout)
     if split not in by_split:
         raise AffectlabError(
             f"{src}: this {layout} dataset has no {split!r} split (found: {', '.join(by_split)})"

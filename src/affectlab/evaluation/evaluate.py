@@ -19,7 +19,6 @@ import numpy as np
 from affectlab.errors import AffectlabError
 from affectlab.evaluation.predictions import Predictions
 from affectlab.evaluation.runner import LoadedModel, load_for_eval, pick_device, predict_split
-from affectlab.labels import check_same_classes
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,8 @@ class EvalResult:
     official_reason: str
     info: dict[str, Any] = field(default_factory=dict)
     loaded: LoadedModel | None = None
+    #: How the data's labels met the model's classes (affectlab.evaluation.label_maps, as a dict).
+    label_map: dict[str, Any] = field(default_factory=dict)
 
 
 def score(pred: Predictions, n_boot: int = N_BOOT, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -56,22 +57,23 @@ def score(pred: Predictions, n_boot: int = N_BOOT, seed: int = 0) -> tuple[dict[
     return metrics, ci
 
 
-def open_data(data: Any, split: str, loaded: LoadedModel) -> Any:
-    """Open the split cut by the model's preprocessing (a FaceSplit passes through); check its classes."""
-    if isinstance(data, (str, Path)):
-        from affectlab.data import open_split
+def open_data(data: Any, split: str, loaded: LoadedModel, unshared: str = "drop") -> Any:
+    """Open the split cut by the model's preprocessing (a FaceSplit passes through).
 
-        root = Path(data)
-        if not root.exists():
-            raise AffectlabError(f"{root}: no such dataset folder or file")
-        pre = loaded.preprocess
-        face_split = open_split(
-            root, split, pre.size, len(loaded.class_names), margin=pre.crop_margin, align=pre.align
-        )
-    else:
-        face_split = data
-    check_same_classes(loaded.class_names, list(face_split.class_names), "model vs data")
-    return face_split
+    Classes are matched by name afterwards (affectlab.evaluation.label_maps), so a dataset of another
+    taxonomy is scored on the classes it shares with the model.
+    """
+    if not isinstance(data, (str, Path)):
+        return data
+    from affectlab.data import open_split
+    from affectlab.evaluation.label_maps import eval_num_classes
+
+    root = Path(data)
+    if not root.exists():
+        raise AffectlabError(f"{root}: no such dataset folder or file")
+    pre = loaded.preprocess
+    num_classes = eval_num_classes(root, loaded.class_names, unshared)
+    return open_split(root, split, pre.size, num_classes, margin=pre.crop_margin, align=pre.align)
 
 
 def default_out(loaded: LoadedModel, split: str) -> Path:
@@ -129,6 +131,17 @@ def metrics_record(
     }
 
 
+@dataclass
+class Scored:
+    """A model run over a split and scored: predictions (on the scored classes), metrics, intervals."""
+
+    predictions: Predictions
+    metrics: dict[str, Any]
+    ci: dict[str, Any]
+    seconds: float
+    mapping: Any
+
+
 def evaluate_model(
     loaded: LoadedModel,
     split: Any,
@@ -138,13 +151,33 @@ def evaluate_model(
     device: str = "auto",
     n_boot: int = N_BOOT,
     progress: bool = False,
-) -> tuple[Predictions, dict[str, Any], dict[str, Any], float]:
-    """Run a loaded model over an opened split and score it: (predictions, metrics, intervals, seconds)."""
+    unshared: str = "drop",
+) -> Scored:
+    """Run a loaded model over an opened split and score it on the classes model and data share, by name."""
+    from affectlab.evaluation.label_maps import mapping_for_split, restrict_predictions
+
+    mapping = mapping_for_split(loaded.class_names, split, unshared)
     started = time.perf_counter()
     pred = predict_split(loaded, split, tta=tta, batch_size=batch_size, device=device, progress=progress)
+    pred, mapping = restrict_predictions(pred, split.class_names, mapping)
     seconds = time.perf_counter() - started
     metrics, ci = score(pred, n_boot)
-    return pred, metrics, ci, seconds
+    return Scored(pred, metrics, ci, seconds, mapping)
+
+
+def _data_facts(data: Any, split: str, pred: Predictions, mapping: Any) -> dict[str, Any]:
+    """The ``data`` part of an evaluation's record, with whether published figures may stand beside it."""
+    from affectlab.reports.published import official_reference
+
+    reference, reason = official_reference(data, split, pred.class_names)
+    return {
+        "path": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
+        "split": split,
+        "official_validation": reference is not None,
+        "official_reason": reason,
+        "published_dataset": reference,
+        "label_map": mapping.to_dict(),
+    }
 
 
 def evaluate(
@@ -159,57 +192,46 @@ def evaluate(
     run_dir: str | Path | None = None,
     n_boot: int = N_BOOT,
     progress: bool = True,
+    unshared: str = "drop",
     threads: int | None = None,
 ) -> EvalResult:
     """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report.
 
+    A dataset of another taxonomy is scored on the classes it shares with the model, matched by name;
+    ``unshared`` ("drop" or "column") says what happens to the others (see affectlab.evaluation.label_maps).
     `threads`: CPU threads for the model (torch and ONNX Runtime); None: the physical cores.
     """
     from affectlab.reports.evaluation_report import write_evaluation_report
-    from affectlab.reports.published import official_validation
     from affectlab.threads import resolve_threads, set_torch_threads
 
     loaded = load_for_eval(weights, run_dir)
     loaded.threads = set_torch_threads(resolve_threads(threads))
-    face_split = open_data(data, split, loaded)
-    pred, metrics, ci, seconds = evaluate_model(
-        loaded, face_split, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot, progress=progress
-    )
-    official, reason = official_validation(data, split, len(loaded.class_names))
+    face_split = open_data(data, split, loaded, unshared)
+    run = evaluate_model(
+        loaded, face_split, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot, progress=progress,
+        unshared=unshared,
+    )  # fmt: skip
+    facts = _data_facts(data, split, run.predictions, run.mapping)
+    extra = {"tta": tta, "device": str(pick_device(device)), "seconds": round(run.seconds, 3)}
+    record = metrics_record(loaded, facts, run.predictions, run.metrics, run.ci, **extra)
     out_dir = Path(out) if out is not None else default_out(loaded, split)
     out_dir.mkdir(parents=True, exist_ok=True)
-    described = str(data) if isinstance(data, (str, Path)) else type(data).__name__
-    data_facts = {
-        "path": described,
-        "split": split,
-        "official_validation": official,
-        "official_reason": reason,
-    }
-    record = metrics_record(
-        loaded,
-        data_facts,
-        pred,
-        metrics,
-        ci,
-        tta=tta,
-        device=str(pick_device(device)),
-        seconds=round(seconds, 3),
-    )
-    pred.save(out_dir / "predictions.npz")
+    run.predictions.save(out_dir / "predictions.npz")
     metrics_path = out_dir / "metrics.json"
     write_json(metrics_path, record)
-    md, html = write_evaluation_report(record, face_split, pred, out_dir / "report")
+    md, html = write_evaluation_report(record, face_split, run.predictions, out_dir / "report")
     log.info("evaluation written to %s (report: %s)", out_dir, html)
     return EvalResult(
         out=out_dir,
-        metrics=metrics,
-        ci=ci,
-        predictions=pred,
+        metrics=run.metrics,
+        ci=run.ci,
+        predictions=run.predictions,
         metrics_path=metrics_path,
         report_html=html,
         report_md=md,
-        official_validation=official,
-        official_reason=reason,
+        official_validation=facts["official_validation"],
+        official_reason=facts["official_reason"],
         info=record["model"],
         loaded=loaded,
+        label_map=facts["label_map"],
     )

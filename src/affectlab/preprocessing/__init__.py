@@ -19,12 +19,14 @@ from affectlab.preprocessing.decode import (
     DecodedImage,
     ImageHeader,
     ImageProblem,
+    decode_array,
     decode_bytes,
     decode_file,
     from_array,
+    parse_pixel_string,
     probe,
 )
-from affectlab.preprocessing.faces import load_face
+from affectlab.preprocessing.faces import decode_source, load_face
 from affectlab.preprocessing.normalise import normalise, normalise_tensor, normalise_unit, to_unit
 from affectlab.preprocessing.spec import IMAGENET_MEAN, IMAGENET_STD, PIXEL_RULES_VERSION, Preprocess
 
@@ -45,14 +47,17 @@ __all__ = [
     "check_box",
     "crop_face",
     "crop_faces",
+    "decode_array",
     "decode_bytes",
     "decode_file",
+    "decode_source",
     "eyes_from_landmarks",
     "from_array",
     "load_face",
     "normalise",
     "normalise_tensor",
     "normalise_unit",
+    "parse_pixel_string",
     "probe",
     "to_unit",
 ]

@@ -303,6 +303,44 @@ def decode_file(
         raise ImageProblem(exc.reason, exc.detail, path) from None
 
 
+def parse_pixel_string(text: str, width: int, height: int) -> np.ndarray:
+    """Parse pixels stored as text into a (height, width) uint8 array, or raise ImageProblem("bad_pixels").
+
+    The text is FER2013's ``pixels`` cell: width x height grey values 0-255, space-separated, row-major.
+    """
+    try:
+        values = np.fromstring(text, dtype=np.int64, sep=" ")  # text mode: not the deprecated binary mode
+    except ValueError:
+        raise ImageProblem(
+            "bad_pixels",
+            f"pixels must be {width * height} space-separated integers 0-255; found non-integers",
+        ) from None
+    if values.size != width * height:
+        raise ImageProblem(
+            "bad_pixels",
+            f"expected {width * height} pixel values ({width}x{height} grey), found {values.size}",
+        )
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise ImageProblem("bad_pixels", f"pixel values must be 0-255, found {values.min()}..{values.max()}")
+    return values.astype(np.uint8).reshape(height, width)
+
+
+def decode_array(image: Any) -> DecodedImage:
+    """Decode in-memory pixels (a dataset that stores them in a table) by :func:`from_array`'s rules, with
+    the digest and notes a file decode gives (grey is noted as ``converted_to_rgb``, like a grey file)."""
+    array = np.asarray(image)
+    try:
+        rgb = from_array(array)
+    except AffectlabError as exc:
+        raise ImageProblem("bad_pixels", str(exc)) from None
+    notes = (
+        [] if array.ndim == 3 and array.shape[2] == 3 and array.dtype == np.uint8 else ["converted_to_rgb"]
+    )
+    digest = hashlib.blake2b(rgb.tobytes(), digest_size=16).digest()
+    header = ImageHeader("array", int(rgb.shape[1]), int(rgb.shape[0]))
+    return DecodedImage(rgb, digest, header, notes)
+
+
 def from_array(image: Any) -> np.ndarray:
     """Turn an image array into RGB uint8 by the same rules as files (API input, video frames excluded).
 

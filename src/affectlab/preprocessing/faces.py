@@ -8,11 +8,29 @@ from typing import Any
 import numpy as np
 
 from affectlab.preprocessing.crop import check_box, crop_face, eyes_from_landmarks
-from affectlab.preprocessing.decode import DEFAULT_MAX_PIXELS, ImageProblem, decode_file
+from affectlab.preprocessing.decode import (
+    DEFAULT_MAX_PIXELS,
+    DecodedImage,
+    ImageProblem,
+    decode_array,
+    decode_file,
+)
+
+
+def decode_source(source: str | Path | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode a face source: an image file, or in-memory pixels of a dataset that stores them in a table."""
+    if isinstance(source, np.ndarray):
+        pixels = int(np.prod(source.shape[:2])) if source.ndim >= 2 else 0
+        if pixels > max_pixels:
+            raise ImageProblem(
+                "too_large", f"pixel array of {pixels} pixels is over the limit of {max_pixels}"
+            )
+        return decode_array(source)
+    return decode_file(source, max_pixels=max_pixels)
 
 
 def load_face(
-    path: str | Path,
+    path: str | Path | np.ndarray,
     box: tuple[float, float, float, float] | None,
     size: int | None,
     margin: float,
@@ -23,10 +41,12 @@ def load_face(
 ) -> tuple[np.ndarray | None, bytes, list[str]]:
     """Decode and crop one face; return (pixels (S, S, 3) uint8, or None when size is None; digest; notes).
 
+    ``path`` is an image file or, for datasets that store pixels in a table (FER2013), the pixel array.
+
     With ``align``, the eyes come from ``landmarks`` (68 or 5 points in the image's pixels); a face without
     usable landmarks is refused rather than cropped differently from the others.
     """
-    decoded = decode_file(path, max_pixels=max_pixels)
+    decoded = decode_source(path, max_pixels)
     notes = list(decoded.notes)
     height, width = decoded.rgb.shape[:2]
     if box is not None:

@@ -27,16 +27,35 @@ def _published_section(record: dict[str, Any]) -> Section:
     from affectlab.reports.published import load_published
 
     data, metrics = record["data"], record["metrics"]
+    reference = data.get("published_dataset") or "affectnet"
     published = Section("Published reference figures")
-    if data["official_validation"]:
+    if not data["official_validation"]:
+        return published.add(
+            f"Not shown: {data['official_reason']}. Published figures are only placed beside results on "
+            "the real dataset's official split they were measured on."
+        )
+    if reference == "affectnet":
         return published.add(
             f"Detected AffectNet's official validation set ({data['official_reason']}).",
             S.published_table(load_published(), metrics, record["model"]["arch"]),
         )
+    caption = f"Published figures on {data['official_reason']}, under their own protocols"
     return published.add(
-        f"Not shown: {data['official_reason']}. Published AffectNet figures are only placed "
-        "beside results on AffectNet's own validation set."
+        f"Detected {data['official_reason']}.",
+        S.published_table(load_published(reference), metrics, record["model"]["arch"], caption),
     )
+
+
+def _label_map_section(record: dict[str, Any]) -> Section | None:
+    """How the data's labels met the model's classes, when they were not the same list."""
+    from affectlab.evaluation.label_maps import mapping_from_dict
+    from affectlab.reports.cross_dataset_report import label_map_section
+
+    raw = record["data"].get("label_map")
+    if not raw:
+        return None
+    mapping = mapping_from_dict(raw)
+    return label_map_section(mapping) if not mapping.identity or mapping.taxonomy_rows else None
 
 
 def build_document(record: dict[str, Any], split: Any, pred: Predictions) -> Document:
@@ -55,6 +74,9 @@ def build_document(record: dict[str, Any], split: Any, pred: Predictions) -> Doc
         ],
     )
     doc.sections += [_metrics_section(metrics, ci), _published_section(record)]
+    label_map = _label_map_section(record)
+    if label_map is not None:
+        doc.sections.append(label_map)
     if metrics.get("expression_per_class"):
         bars, curves = S.classification_figures(pred, metrics)
         doc.sections.append(Section("Confusion matrix").add(S.confusion_figure(metrics, pred.class_names)))

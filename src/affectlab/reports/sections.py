@@ -233,7 +233,12 @@ def curves_section(run_dir: Path | None, title: str = "Training curves") -> Sect
     )
 
 
-def published_table(rows: list[dict[str, Any]], metrics: dict[str, Any], label: str) -> Table:
+def published_table(
+    rows: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    label: str,
+    caption: str = "Published figures on AffectNet's validation set, under their own protocols",
+) -> Table:
     """This run beside published reference figures (marked as such), one column per metric."""
     keys = (
         ("accuracy", "Accuracy", True),
@@ -257,7 +262,7 @@ def published_table(rows: list[dict[str, Any]], metrics: dict[str, Any], label: 
     return Table(
         ["Model", "Kind"] + [h for _, h, _ in keys] + ["Protocol", "Source"],
         table_rows,
-        caption="Published figures on AffectNet's validation set, under their own protocols",
+        caption=caption,
         note="Published numbers are quoted from their sources under each paper's own protocol "
         "(pre-training, face alignment, input size, label set, test-time tricks); they are not "
         "re-measured here and differences of a point or two are not meaningful comparisons.",

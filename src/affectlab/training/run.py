@@ -134,13 +134,12 @@ def _final_metrics(
 
     assert dm.val_split is not None
     loaded = load_for_eval((module.model, info), run_dir=cfg.out)
-    pred, metrics, ci, seconds = evaluate_model(
+    run = evaluate_model(
         loaded, dm.val_split, batch_size=cfg.data.val_batch_size or cfg.data.batch_size, device=str(device)
     )
     data = {"path": cfg.data.path or "in-memory", "split": cfg.data.val_split}
-    return metrics_record(
-        loaded, data, pred, metrics, ci, device=str(device), seconds=round(seconds, 3), training=info.metadata
-    )
+    extra = {"device": str(device), "seconds": round(run.seconds, 3), "training": info.metadata}
+    return metrics_record(loaded, data, run.predictions, run.metrics, run.ci, **extra)
 
 
 def _finish(

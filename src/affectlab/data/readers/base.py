@@ -9,16 +9,26 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.labels import MISSING_VA, NON_LABEL_CODES, class_names, index_of
+from affectlab.labels import AFFECTNET_CLASSES, MISSING_VA, NON_LABEL_CODES, class_names, index_of
+from affectlab.taxonomy import NonLabel
+
+if TYPE_CHECKING:
+    from affectlab.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "val")
+#: Split names, in report order. Datasets name theirs differently; each reader maps its own names onto
+#: these (FER2013: Training / PublicTest / PrivateTest -> train / val / test) and may declare aliases.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: Names accepted for a split in every layout.
+SPLIT_ALIASES: dict[str, str] = {"training": "train", "valid": "val", "validation": "val", "testing": "test"}
+#: How FER+-style vote counts become a label (see docs/data.md, "FER+ label modes").
+VOTE_MODES: tuple[str, ...] = ("majority", "plurality", "probability")
 Box = tuple[float, float, float, float]
 
 
@@ -35,6 +45,20 @@ class Record:
     box: Box | None
     source_id: str
     origin: str
+    #: The face's pixels when the dataset stores them in a table (FER2013), else None (read from ``path``).
+    pixels: np.ndarray | None = None
+    #: Soft expression label (vote distribution over the label set), when the dataset has one (FER+).
+    soft: tuple[float, ...] | None = None
+
+    @property
+    def image(self) -> Path | np.ndarray:
+        """What affectlab.preprocessing decodes: the in-memory pixels, or the image file."""
+        return self.pixels if self.pixels is not None else self.path
+
+    @property
+    def location(self) -> str:
+        """Where the face is, for reports: the image file, or the table row that holds its pixels."""
+        return self.origin if self.pixels is not None else str(self.path)
 
 
 class Rejected(Exception):
@@ -106,9 +130,25 @@ def _is_empty(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class LabelPolicy:
-    """How raw AffectNet codes and values become labels (see docs/data.md, "Label policy")."""
+    """How raw codes and values become labels (see docs/data.md, "Label policy").
+
+    Without ``label_map`` expression codes are AffectNet's; with one (a dataset's declared taxonomy, or a
+    user's YAML map) each code or name is looked up there and mapped to affectlab's class by name.
+    """
 
     num_classes: int = 8
+    label_map: Taxonomy | None = None
+    vote_mode: str = "majority"
+
+    def __post_init__(self) -> None:
+        if self.vote_mode not in VOTE_MODES:
+            raise AffectlabError(f"label mode must be one of {', '.join(VOTE_MODES)}, got {self.vote_mode!r}")
+
+    def with_taxonomy(self, taxonomy: Taxonomy) -> LabelPolicy:
+        """This policy reading a dataset's own codes (a user's label map, when given, wins)."""
+        if self.label_map is not None:
+            return self
+        return LabelPolicy(self.num_classes, taxonomy, self.vote_mode)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -120,6 +160,8 @@ class LabelPolicy:
         value = _scalar(raw)
         if _is_empty(value):
             return -1, None
+        if self.label_map is not None:
+            return self._from_map(value)
         if isinstance(value, str):
             text = value.strip()
             try:
@@ -143,6 +185,43 @@ class LabelPolicy:
         if number != int(number):
             raise Rejected("bad_label", f"expected an integer expression code, got {number:g}")
         return self._from_code(int(number))
+
+    def _from_map(self, value: Any) -> tuple[int, str | None]:
+        """Look a code (or the dataset's own class name) up in the label map; map it to affectlab by name."""
+        taxonomy = self.label_map
+        assert taxonomy is not None
+        entry = None
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = float(text)
+            except ValueError:
+                entry = taxonomy.by_name(text)
+                if entry is None:
+                    raise Rejected(
+                        "bad_label", f"{text!r} is not a class of the {taxonomy.title} label map"
+                    ) from None
+        if entry is None:
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise Rejected("bad_label", f"expected an integer expression code, got {value!r}")
+            if math.isnan(value):
+                raise Rejected("label_nan", "expression is NaN; expected an integer code (or empty)")
+            if value != int(value):
+                raise Rejected("bad_label", f"expected an integer expression code, got {value:g}")
+            entry = taxonomy.lookup(int(value))
+            if entry is None:
+                codes = ", ".join(str(c) for c in taxonomy.codes)
+                raise Rejected(
+                    "label_out_of_range", f"code {int(value)} is not in the {taxonomy.title} codes ({codes})"
+                )
+        if isinstance(entry, NonLabel):
+            if entry.effect == "skip":
+                raise Rejected(entry.reason, f"code {entry.code} ({entry.name}) is not an expression label")
+            return -1, entry.reason
+        target = entry.affectlab
+        if target is None:
+            return -1, "expression_unmapped"
+        return self._from_code(AFFECTNET_CLASSES.index(target))
 
     def _from_code(self, code: int) -> tuple[int, str | None]:
         if code in NON_LABEL_CODES:
@@ -217,6 +296,8 @@ def build_record(
     landmarks: Any = None,
     box: Box | None = None,
     allow_names: bool = False,
+    pixels: np.ndarray | None = None,
+    soft: tuple[float, ...] | None = None,
 ) -> Record | None:
     """Apply the label policy to raw values; return a Record, or None after counting the rejection."""
     try:
@@ -238,7 +319,7 @@ def build_record(
         return None
     for reason in notes:
         problems.note(reason, origin)
-    return Record(path, split, exp, val, aro, lnd, box, source_id, origin)
+    return Record(path, split, exp, val, aro, lnd, box, source_id, origin, pixels, soft)
 
 
 class DuplicateGuard:
