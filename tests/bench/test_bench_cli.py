@@ -42,19 +42,23 @@ def test_cli_bench_quick_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(bench_run, "plan", lambda quick, size=None: TINY)
     out = tmp_path / "bench.json"
     args = ["bench", "--quick", "--only", "data,memory", "--out", str(out), "--workdir", str(tmp_path / "w")]
+    args += ["--threads", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "affectlab bench" in result.output and "store" in result.output
     payload = json.loads(out.read_text())
     assert payload["machine"]["cpu"] and payload["machine"]["versions"]["torch"]
-    assert payload["data"]["loaders"]["affectlab_store"]["images_per_s"] > 0
+    loaders = payload["data"]["loaders"]
+    assert loaders["affectlab_store_float"]["images_per_s"] > 0 and loaders["baseline"]["load"]
+    assert payload["threads"] == 1 and payload["machine"]["torch_threads"] == 1  # pinned
     assert payload["memory"]["large"]["samples"] == 400
-    assert {t["target"].split()[0] for t in payload["targets"]} >= {"store", "peak"}
+    assert {t["target"].split()[0] for t in payload["targets"]} >= {"store", "epoch", "whole-process"}
 
 
 @pytest.mark.slow
 def test_run_bench_all_sections(tmp_path: Path) -> None:
     results = bench_run.run_bench(bench_plan=TINY, workdir=tmp_path)
     assert {"data", "train", "infer", "memory"} <= set(results)
-    assert len(targets(results)) == 6
+    assert len(targets(results)) == 3 + 2 + 1 + 3  # data + read path, train, infer, memory
+    assert results["speed_settings"]["loss_bit_identical"] is True
     render(results)

@@ -13,6 +13,7 @@ from affectlab.bench.data import (
     bench_augment,
     bench_data,
     bench_decoders,
+    float_batches,
     load_baseline,
     time_batches,
 )
@@ -53,7 +54,41 @@ def test_store_loader_batches_and_rate(tiny_store: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_data_well_formed(tiny_raw: Path, tiny_store: Path) -> None:
-    result = bench_data(tiny_raw, tiny_store, 32, batches=2, baseline_batches=1, workers=1)
-    assert set(result["loaders"]) == {"baseline", "baseline_workers", "affectlab_raw", "affectlab_store"}
+    result = bench_data(tiny_raw, tiny_store, 32, batches=2, baseline_batches=1, workers=1, rounds=1)
+    assert set(result["loaders"]) == {
+        "baseline",
+        "baseline_workers",
+        "affectlab_raw",
+        "affectlab_store_float",
+        "affectlab_store_uint8",
+    }
     assert all(v["images_per_s"] > 0 for v in result["loaders"].values())
-    assert result["ratios"]["store_vs_baseline"] > 0
+    assert result["ratios"]["store_float_vs_baseline"] > 0
+    assert set(result["reads"]["readers"]) == {"per_image_loop", "mmap_gather", "coalesced_reads"}
+
+
+def test_like_for_like_batches_match_the_baseline_form(tiny_raw: Path, tiny_store: Path) -> None:
+    baseline = load_baseline()
+    theirs = next(iter(baseline.baseline_loader(tiny_raw, size=32, batch_size=16)))[0]
+    split = open_split(tiny_store, "train")
+    ours = next(float_batches(affectlab_loader(split, 0, batch_size=16)))
+    assert ours.dtype == theirs.dtype == torch.float32 and ours.shape == theirs.shape == (16, 3, 32, 32)
+    assert ours.is_contiguous() and ours.device == theirs.device
+    # the same normalisation: (x / 255 - mean) / std per channel, checked on one pixel by hand
+    raw = torch.from_numpy(split.get_batch(np.arange(1))["image"][0, 0, 0]).float()
+    mean, std = torch.tensor(baseline.IMAGENET_MEAN), torch.tensor(baseline.IMAGENET_STD)
+    one = next(float_batches([{"image": torch.from_numpy(split.get_batch(np.arange(1))["image"])}]))
+    torch.testing.assert_close(one[0, :, 0, 0], (raw / 255 - mean) / std)
+
+
+def test_read_path_readers_agree(tiny_store: Path) -> None:
+    from affectlab.bench.data import bench_reads, load_benchmark
+
+    refs = load_benchmark("store_readers")
+    idx = np.array([0, 3, 4, 5, 20, 47])
+    ours = open_split(tiny_store, "train").get_batch(idx)["image"]
+    for reader in (refs.PerImageReader(tiny_store), refs.GatherReader(tiny_store)):
+        np.testing.assert_array_equal(reader.read(idx), ours)
+        reader.close()
+    result = bench_reads(tiny_store, batches=2, batch_size=8, rounds=1)
+    assert all(r["images_per_s"] > 0 and len(r["load"]) == 2 for r in result["readers"].values())

@@ -40,3 +40,44 @@ def test_two_process_cpu_ddp(tmp_path: Path) -> None:
     assert metrics["data"]["num_samples"] == 30
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert "ddp" in (out / "config.yaml").read_text()
+
+
+def test_two_process_ddp_gpu_resident_holds_one_shard_per_rank(tmp_path: Path) -> None:
+    script = tmp_path / "ddp_resident.py"
+    out = tmp_path / "run"
+    script.write_text(
+        textwrap.dedent(f"""
+        import json, os, sys
+        sys.path.insert(0, {str(HERE)!r})
+        sys.path.insert(0, {str(HERE.parent)!r})
+        from conftest import base_config
+        from helpers.doubles import ArraySplit, TinyNet
+        import affectlab.data.sampling as sampling
+        from affectlab.training import train
+
+        real_init = sampling.DeviceResidentSplit.__init__
+
+        def recording_init(self, split, device, *args, **kwargs):
+            real_init(self, split, device, *args, **kwargs)
+            name = f"shard-{{self.rank}}-{{len(split)}}.json"
+            with open(os.path.join({str(tmp_path)!r}, name), "w") as fh:
+                json.dump({{"held": len(self), "world": self.world_size}}, fh)
+
+        sampling.DeviceResidentSplit.__init__ = recording_init
+        cfg = base_config({str(out)!r})
+        cfg["trainer"].update(devices=2, strategy="ddp", max_epochs=2)
+        cfg["data"]["gpu_resident"] = True
+        train(cfg, train_split=ArraySplit(64, 32, 0), val_split=ArraySplit(30, 32, 1), model=TinyNet())
+    """)
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    shards = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("shard-*.json")}
+    # each rank holds half of each split, not all of it
+    assert shards == {f"shard-{rank}-{n}": {"held": n // 2, "world": 2} for rank in (0, 1) for n in (64, 30)}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["training"]["global_step"] == 4 and metrics["training"]["epochs_trained"] == 2
+    assert metrics["data"]["num_samples"] == 30

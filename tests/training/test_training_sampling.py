@@ -113,3 +113,30 @@ def test_device_batch_loader_follows_sampler_and_epoch(split_factory) -> None:
     )
     loader.sampler.set_epoch(1)
     assert not torch.equal(torch.cat([b["index"] for b in loader]), torch.cat(got))
+
+
+def test_device_resident_shards_hold_the_split_once(split_factory) -> None:
+    split = split_factory(10, 8, missing=0.2)
+    shards = [DeviceResidentSplit(split, "cpu", chunk=3, rank=r, world_size=3) for r in range(3)]
+    assert [len(s) for s in shards] == [4, 3, 3]  # each rank holds only its shard, chunks of 3
+    held = torch.cat([s.global_index for s in shards]).sort().values
+    assert torch.equal(held, torch.arange(10))
+    for shard in shards:
+        batch = shard.get_batch(torch.arange(len(shard)))
+        ref = split.get_batch(batch["index"].numpy())
+        assert np.array_equal(batch["image"].numpy(), ref["image"])
+        assert np.array_equal(batch["arousal"].numpy(), ref["arousal"], equal_nan=True)
+        assert np.array_equal(shard.expressions(), ref["expression"])
+
+
+def test_shard_samplers_give_every_rank_the_same_steps(split_factory) -> None:
+    split = split_factory(10, 8)
+    shards = [DeviceResidentSplit(split, "cpu", rank=r, world_size=3) for r in range(3)]
+    train = [s.sampler(2, train=True, seed=1) for s in shards]
+    assert [len(t) for t in train] == [2, 2, 2]  # 4 samples per rank (the longest shard), batches of 2
+    for shard, sampler in zip(shards, train, strict=True):
+        drawn = np.concatenate(list(sampler))
+        assert set(drawn) == set(range(len(shard)))  # local indices; the short shards repeat one
+    val = [np.concatenate(list(s.sampler(3, train=False))) for s in shards]
+    globals_ = np.concatenate([s.global_index.numpy()[v] for s, v in zip(shards, val, strict=True)])
+    assert sorted(globals_.tolist()) == list(range(10))  # evaluation: every sample exactly once

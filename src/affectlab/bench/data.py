@@ -6,6 +6,7 @@ import importlib.util
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -122,6 +123,84 @@ def bench_augment(split: Any, batches: int, batch_size: int = BATCH) -> dict[str
     return {"images_per_s": images / seconds, "images": images, "seconds": seconds}
 
 
+def float_batches(loader: Iterable[dict[str, torch.Tensor]]) -> Iterator[torch.Tensor]:
+    """The store loader's uint8 batches made into what the baseline delivers: normalised float32 NCHW."""
+    from affectlab.data.transforms import prepare_batch
+
+    for batch in loader:
+        yield prepare_batch(batch["image"], MEAN, STD, None, channels_last=False)
+
+
+def interleaved(runners: dict[str, Callable[[], dict[str, float]]], rounds: int) -> dict[str, dict[str, Any]]:
+    """Run each timing in turn, `rounds` times (load from elsewhere hits all alike); keep the median round.
+
+    Each result carries the 1-minute load average at the start and end of its rounds.
+    """
+    from affectlab.bench.machine import load_1min
+
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
+    loads: dict[str, list[float | None]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            loads[name].append(load_1min())
+            runs[name].append(run())
+            loads[name].append(load_1min())
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in runs.items():
+        ordered = sorted(values, key=lambda v: v["images_per_s"])
+        median: dict[str, Any] = dict(ordered[len(ordered) // 2])
+        median["rounds"] = [round(v["images_per_s"], 1) for v in values]
+        median["load"] = [loads[name][0], loads[name][-1]]
+        out[name] = median
+    return out
+
+
+def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int = 3) -> dict[str, Any]:
+    """The store's read path alone: earlier readers (benchmarks/store_readers.py) vs `StoreSplit`.
+
+    Every round opens each reader afresh (a new memory map faults its pages in again, as in a new epoch)
+    and reads `batches` sorted random batches of distinct samples; images/s, median of the rounds.
+    """
+    from affectlab.data import open_split
+
+    refs = load_benchmark("store_readers")
+    n = len(open_split(store, "train"))
+    rng = np.random.default_rng(0)
+    per_round = min(batches, max(1, n // batch_size))
+    np.load(store / "train" / "images.npy", mmap_mode="r").sum()  # the file in the page cache for all
+
+    def timing(make: Callable[[], Any], read: Callable[[Any, np.ndarray], Any]) -> Callable[[], dict]:
+        def run() -> dict[str, float]:
+            order = rng.permutation(n)
+            reader = make()
+            started = time.perf_counter()
+            for b in range(per_round):
+                read(reader, np.sort(order[b * batch_size : (b + 1) * batch_size]))
+            seconds = time.perf_counter() - started
+            if hasattr(reader, "close"):
+                reader.close()
+            images = per_round * min(batch_size, n)
+            return {"images_per_s": images / seconds, "images": images, "seconds": seconds}
+
+        return run
+
+    runners = {
+        "per_image_loop": timing(lambda: refs.PerImageReader(store), lambda r, i: r.read(i)),
+        "mmap_gather": timing(lambda: refs.GatherReader(store), lambda r, i: r.read(i)),
+        "coalesced_reads": timing(lambda: open_split(store, "train"), lambda r, i: r.get_batch(i)["image"]),
+    }
+    results = interleaved(runners, rounds)
+    ours = results["coalesced_reads"]["images_per_s"]
+    return {
+        "batch_size": batch_size,
+        "readers": results,
+        "ratios": {
+            "coalesced_vs_per_image": ours / results["per_image_loop"]["images_per_s"],
+            "coalesced_vs_mmap_gather": ours / results["mmap_gather"]["images_per_s"],
+        },
+    }
+
+
 def bench_data(
     raw: Path,
     store: Path,
@@ -130,8 +209,9 @@ def bench_data(
     batches: int = 20,
     baseline_batches: int | None = None,
     workers: int = 2,
+    rounds: int = 3,
 ) -> dict[str, Any]:
-    """Baseline vs raw-layout vs store loaders (images/s of device-ready batches), decoders, augmentation."""
+    """Loaders like for like (normalised float batches on the CPU) and uint8, read path, decoders, augment."""
     from affectlab.data import open_split
 
     baseline = load_baseline()
@@ -143,37 +223,50 @@ def bench_data(
         "decoders": bench_decoders(files),
     }
     nb = baseline_batches or max(2, batches // 4)
-    loaders: dict[str, dict[str, float]] = {}
-    loaders["baseline"] = time_batches(
-        lambda: baseline.baseline_loader(raw, size=size, batch_size=BATCH, num_workers=0),
-        nb,
-        lambda b: len(b[0]),
-    )
-    loaders["baseline_workers"] = time_batches(
-        lambda: baseline.baseline_loader(raw, size=size, batch_size=BATCH, num_workers=workers),
-        nb,
-        lambda b: len(b[0]),
-        warmup=2,
-    )
     raw_split = open_split(raw, "train", size=size, check_images=False)
-    loaders["affectlab_raw"] = time_batches(
-        lambda: affectlab_loader(raw_split, workers), nb, lambda b: len(b["image"]), warmup=2
-    )
     store_split = open_split(store, "train", size=size)
-    loaders["affectlab_store"] = time_batches(
-        lambda: affectlab_loader(store_split, 0), batches * 4, lambda b: len(b["image"])
-    )
-    loaders["baseline"]["workers"] = 0
-    loaders["baseline_workers"]["workers"] = workers
-    loaders["affectlab_raw"]["workers"] = workers
-    loaders["affectlab_store"]["workers"] = 0
-    results["loaders"] = loaders
-    base = loaders["baseline"]["images_per_s"]
-    results["ratios"] = {
-        "store_vs_baseline": loaders["affectlab_store"]["images_per_s"] / base,
-        "store_vs_baseline_workers": loaders["affectlab_store"]["images_per_s"]
-        / loaders["baseline_workers"]["images_per_s"],
-        "raw_vs_baseline": loaders["affectlab_raw"]["images_per_s"] / base,
+
+    def base(w: int) -> Callable[[], dict[str, float]]:
+        make = partial(baseline.baseline_loader, raw, size=size, batch_size=BATCH, num_workers=w)
+        return partial(time_batches, make, nb, lambda b: len(b[0]), warmup=2 if w else 1)
+
+    runners: dict[str, Callable[[], dict[str, float]]] = {
+        "baseline": base(0),
+        "affectlab_store_float": partial(
+            time_batches, lambda: float_batches(affectlab_loader(store_split, 0)), batches, len
+        ),
+        "affectlab_store_uint8": partial(
+            time_batches, lambda: affectlab_loader(store_split, 0), batches, lambda b: len(b["image"])
+        ),
     }
+    loaders = interleaved(runners, rounds)
+    loaders.update(
+        interleaved(
+            {
+                "baseline_workers": base(workers),
+                "affectlab_raw": partial(
+                    time_batches,
+                    lambda: float_batches(affectlab_loader(raw_split, workers)),
+                    nb,
+                    len,
+                    warmup=2,
+                ),
+            },
+            1,
+        )
+    )
+    for name, w in (("baseline", 0), ("baseline_workers", workers), ("affectlab_raw", workers)):
+        loaders[name]["workers"] = w
+    for name in ("affectlab_store_float", "affectlab_store_uint8"):
+        loaders[name]["workers"] = 0
+    results["loaders"] = loaders
+    rate = {k: v["images_per_s"] for k, v in loaders.items()}
+    results["ratios"] = {
+        "store_float_vs_baseline": rate["affectlab_store_float"] / rate["baseline"],
+        "store_float_vs_baseline_workers": rate["affectlab_store_float"] / rate["baseline_workers"],
+        "store_uint8_vs_baseline": rate["affectlab_store_uint8"] / rate["baseline"],
+        "raw_float_vs_baseline": rate["affectlab_raw"] / rate["baseline"],
+    }
+    results["reads"] = bench_reads(store, batches * 4, rounds=rounds)
     results["augment"] = bench_augment(store_split, batches)
     return results

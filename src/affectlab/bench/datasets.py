@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,3 +121,42 @@ def tile_store(src: Path, out: Path, count: int, split: str = "train", chunk: in
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, manifest_path)
     return out
+
+
+class TiledSplit:
+    """A FaceSplit that repeats another one up to `count` samples (sample i is the base's i mod n).
+
+    The GPU check uses it to train on AffectNet's size without writing a 43 GB store to disk; every
+    `affectlab.data.FaceSplit` attribute that training reads is the base split's.
+    """
+
+    def __init__(self, base: Any, count: int) -> None:
+        if count < 1 or len(base) < 1:
+            raise AffectlabError(f"cannot tile {len(base)} samples to {count}")
+        self.base, self.count = base, count
+        self.class_names = base.class_names
+        self.image_size = base.image_size
+        self.crop_margin = getattr(base, "crop_margin", None)
+        self.align = getattr(base, "align", None)
+        order = np.arange(count) % len(base)
+        self._labels = {k: v[order] for k, v in base.labels().items()}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def labels(self) -> dict[str, np.ndarray]:
+        """Labels of every tiled sample."""
+        return self._labels
+
+    def preprocess(self, mean: Any, std: Any) -> Any:
+        """The base split's Preprocess (see `affectlab.data.FaceSplit.preprocess`)."""
+        return self.base.preprocess(mean, std)
+
+    def get_batch(self, indices: Any) -> dict[str, np.ndarray]:
+        """The base split's samples `indices mod n`, with `index` the tiled indices."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.count):
+            raise AffectlabError(f"index out of range for a tiled split of {self.count} samples")
+        batch = self.base.get_batch(idx % len(self.base))
+        batch["index"] = idx
+        return batch

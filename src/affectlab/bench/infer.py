@@ -16,12 +16,11 @@ from affectlab.bench.machine import physical_cores
 
 
 def ort_session(path: Path, tuned: bool, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session: library defaults or tuned (all graph optimisations, sequential)."""
+    """An ONNX Runtime CPU session with `threads` intra-op threads: library defaults otherwise, or tuned
+    (all graph optimisations, sequential) as affectlab's predict, evaluate and serve run it."""
     from affectlab.models.onnx import onnx_session
 
-    if tuned:
-        return onnx_session(path, threads=threads or physical_cores())
-    return onnx_session(path, optimize=False)
+    return onnx_session(path, threads=threads or physical_cores(), optimize=tuned)
 
 
 def export_model(arch: str, size: int, out: Path) -> tuple[torch.nn.Module, Path]:
@@ -69,9 +68,12 @@ def bench_inference(
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Batch-1 median latency and batch-64 throughput: eager PyTorch vs ONNX Runtime (default and tuned)."""
+    from affectlab.bench.machine import load_1min
+
+    load = [load_1min()]
     model, path = export_model(arch, size, workdir)
     sessions = {
-        "ort_default": ort_session(path, tuned=False),
+        "ort_default": ort_session(path, tuned=False, threads=threads),
         "ort_tuned": ort_session(path, tuned=True, threads=threads),
     }
     input_name = sessions["ort_tuned"].get_inputs()[0].name
@@ -103,6 +105,7 @@ def bench_inference(
             result[f"batch{batch}_speedup"] = {
                 k: medians["eager"] / v for k, v in medians.items() if k != "eager"
             }
+    result["load"] = [*load, load_1min()]
     return result
 
 
@@ -142,12 +145,19 @@ def make_video(
 
 
 def bench_video(
-    onnx_path: Path, video: Path, *, detector: str = "retinaface", batch_size: int = 32
+    onnx_path: Path,
+    video: Path,
+    *,
+    detector: str = "retinaface",
+    batch_size: int = 32,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The end-to-end `predict` pipeline (decode, detect, crop, ONNX Runtime) on a video."""
-    from affectlab.inference import Predictor
+    from affectlab.bench.machine import load_1min
+    from affectlab.inference.options import make_predictor
 
-    predictor = Predictor.from_onnx(onnx_path, detector=detector, batch_size=batch_size)
+    load = [load_1min()]
+    predictor = make_predictor(onnx_path, threads=threads, detector=detector, batch_size=batch_size)
     next(iter(predictor.predict_video(video)))  # warm-up: detector and model sessions
     frames = faces = 0
     started = time.perf_counter()
@@ -164,4 +174,6 @@ def bench_video(
         "seconds": seconds,
         "frames_per_s": frames / seconds,
         "faces_per_s": faces / seconds,
+        "threads": threads,
+        "load": [*load, load_1min()],
     }

@@ -8,6 +8,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from affectlab.threads import physical_cores
+
 _PACKAGES = (
     "torch",
     "torchvision",
@@ -30,25 +32,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def physical_cores() -> int:
-    """Return the number of physical cores (distinct core ids per socket; logical count as fallback)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        cores: set[tuple[str, str]] = set()
-        phys = core = ""
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("physical id"):
-                phys = line.split(":", 1)[1].strip()
-            elif line.startswith("core id"):
-                core = line.split(":", 1)[1].strip()
-            elif not line.strip() and core:
-                cores.add((phys, core))
-                phys = core = ""
-        if core:
-            cores.add((phys, core))
-        if cores:
-            return len(cores)
-    return os.cpu_count() or 1
+def load_1min() -> float | None:
+    """The 1-minute load average now (None where the OS has none): recorded beside every measurement."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def usable_cores() -> int:

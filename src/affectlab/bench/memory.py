@@ -86,6 +86,9 @@ def compare_memory(small: Path, large: Path, batch_size: int = 256) -> dict[str,
     out["private_rss_growth"] = (
         runs["large"]["peak_private_rss_mib"] / runs["small"]["peak_private_rss_mib"] - 1.0
     )
+    out["file_rss_growth"] = (
+        runs["large"]["peak_file_backed_rss_mib"] / runs["small"]["peak_file_backed_rss_mib"] - 1.0
+    )
     return out
 
 

@@ -10,9 +10,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-#: Issue #6 targets: (name, threshold, higher is better).
-STORE_SPEEDUP = 10.0
-TRAIN_RATIO = 0.90
+#: Issue #17 targets: loader like for like, end-to-end CPU training, ORT at batch 1, flat loader memory.
+STORE_SPEEDUP = 5.0
+READ_SPEEDUP = 1.0
+TRAIN_RATIO = 0.95
 ORT_SPEEDUP = 2.0
 MEMORY_GROWTH = 0.10
 
@@ -24,45 +25,82 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
-Row = tuple[str, str, str, str, str]
+def _load(result: dict[str, Any]) -> str:
+    """The 1-minute load average at the start and end of a measurement: '5.2-6.1'."""
+    load = [v for v in result.get("load") or [] if v is not None]
+    return "-".join(f"{v:.1f}" for v in (load[0], load[-1])) if load else ""
 
 
-def _goal(target: str, measured: float, goal: str, met: bool) -> dict[str, Any]:
+#: (section, measurement, value, compared with, ratio, load average during it)
+Row = tuple[str, str, str, str, str, str]
+
+
+def _goal(target: str, measured: float, goal: str, met: bool, load: str = "") -> dict[str, Any]:
     """One line of the targets table."""
-    return {"target": target, "measured": measured, "goal": goal, "met": met}
+    return {"target": target, "measured": measured, "goal": goal, "met": met, "load": load}
 
 
 def _data_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    ratio = data["ratios"]["store_vs_baseline"]
-    target = f"store loader vs baseline at {data['size']} px"
-    return [_goal(target, ratio, f">= {STORE_SPEEDUP:g}x", ratio >= STORE_SPEEDUP)]
+    loaders = data["loaders"]
+    ratio = data["ratios"]["store_float_vs_baseline"]
+    load = f"{_load(loaders['baseline'])} / {_load(loaders['affectlab_store_float'])}"
+    out = [
+        _goal(
+            f"store loader vs baseline, both normalised float, {data['size']} px",
+            ratio,
+            f">= {STORE_SPEEDUP:g}x",
+            ratio >= STORE_SPEEDUP,
+            load,
+        )
+    ]
+    reads = data.get("reads")
+    if reads:
+        for key, what in (
+            ("coalesced_vs_per_image", "per-image loop"),
+            ("coalesced_vs_mmap_gather", "gather"),
+        ):
+            value = reads["ratios"][key]
+            target = f"store read path vs the earlier {what}"
+            loaded = _load(reads["readers"]["coalesced_reads"])
+            out.append(_goal(target, value, f"> {READ_SPEEDUP:g}x", value > READ_SPEEDUP, loaded))
+    return out
 
 
 def _train_targets(row: dict[str, Any]) -> list[dict[str, Any]]:
-    goal, arch = f">= {TRAIN_RATIO:.2f}", row["arch"]
+    goal, arch, load = f">= {TRAIN_RATIO:.2f}", row["arch"], _load(row)
     direct, whole = row["ratio_direct"], row["ratio"]
     return [
-        _goal(f"train {arch}: 1 - data-path share of end-to-end time", direct, goal, direct >= TRAIN_RATIO),
         _goal(
-            f"train {arch}: end-to-end / model-only (whole steps, noisy)", whole, goal, whole >= TRAIN_RATIO
+            f"train {arch}: 1 - data-path share of end-to-end time", direct, goal, direct >= TRAIN_RATIO, load
+        ),
+        _goal(
+            f"train {arch}: end-to-end / model-only (whole steps, noisy)",
+            whole,
+            goal,
+            whole >= TRAIN_RATIO,
+            load,
         ),
     ]
 
 
 def _infer_targets(row: dict[str, Any]) -> list[dict[str, Any]]:
     speedup = row["batch1_speedup"]["ort_tuned"]
-    target = f"ORT vs eager batch 1 {row['arch']}"
-    return [_goal(target, speedup, f">= {ORT_SPEEDUP:g}x", speedup >= ORT_SPEEDUP)]
+    target = f"ORT vs eager batch 1 {row['arch']}, {row['ort_threads']} thread(s) each"
+    return [_goal(target, speedup, f">= {ORT_SPEEDUP:g}x", speedup >= ORT_SPEEDUP, _load(row))]
 
 
 def _memory_targets(memory: dict[str, Any]) -> list[dict[str, Any]]:
     goal = f"<= +{MEMORY_GROWTH:.0%}"
-    rss, private = memory["rss_growth"], memory["private_rss_growth"]
-    stores = f"peak RSS {memory['small']['samples']:,} -> {memory['large']['samples']:,} samples"
-    return [
-        _goal(stores, rss, goal, rss <= MEMORY_GROWTH),
-        _goal("peak private (anonymous) RSS, same stores", private, goal, private <= MEMORY_GROWTH),
-    ]
+    private, file_backed = memory["private_rss_growth"], memory.get("file_rss_growth")
+    stores = f"{memory['small']['samples']:,} -> {memory['large']['samples']:,} samples"
+    out = [_goal(f"epoch peak private RSS, {stores}", private, goal, private <= MEMORY_GROWTH)]
+    if file_backed is not None:
+        out.append(
+            _goal(f"epoch peak file-backed RSS, {stores}", file_backed, goal, file_backed <= MEMORY_GROWTH)
+        )
+    rss = memory["rss_growth"]
+    out.append(_goal(f"whole-process peak RSS (VmHWM), {stores}", rss, goal, rss <= MEMORY_GROWTH))
+    return out
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -79,42 +117,68 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _versus(section: str, what: str, rate: float, name: str, reference: str, reference_rate: float) -> Row:
+def _versus(
+    section: str, what: str, result: dict[str, Any], name: str, reference: str, reference_rate: float
+) -> Row:
     """A rate row compared with a reference rate (blank comparison on the reference's own row)."""
-    own = name == reference
+    rate, own = result["images_per_s"], name == reference
     return (
         section,
         what,
         _fmt(rate, " img/s"),
         "" if own else reference,
         "" if own else _fmt(rate / reference_rate, "x"),
+        _load(result),
     )
 
 
 def _data_rows(data: dict[str, Any]) -> list[Row]:
-    """Loaders against the baseline, augmentation alone, JPEG decoders against Pillow."""
-    loaders, base, workers = data["loaders"], data["loaders"]["baseline"]["images_per_s"], data["workers"]
+    """Loaders against the baseline (like for like, then uint8), the read path, augmentation, decoders."""
+    loaders, workers, size = data["loaders"], data["workers"], data["size"]
+    base = loaders["baseline"]["images_per_s"]
     labels = {
-        "baseline": "baseline loader (PIL, 3x np.load, main process)",
-        "baseline_workers": f"baseline loader, {workers} workers",
-        "affectlab_raw": f"affectlab raw layout, {workers} workers",
-        "affectlab_store": "affectlab prepared store (uint8 batches)",
+        "baseline": "baseline loader (PIL, Normalize, 3x np.load; float)",
+        "baseline_workers": f"baseline loader, {workers} workers (float)",
+        "affectlab_raw": f"affectlab raw layout, {workers} workers (float)",
+        "affectlab_store_float": "affectlab store + normalise on the CPU (float)",
+        "affectlab_store_uint8": "affectlab store, uint8 (what training consumes)",
     }
     rows = [
-        _versus("data", f"{label}, {data['size']} px", loaders[name]["images_per_s"], name, "baseline", base)
+        _versus("data", f"{label}, {size} px", loaders[name], name, "baseline", base)
         for name, label in labels.items()
+        if name in loaders
     ]
-    augment = _fmt(data["augment"]["images_per_s"], " img/s")
-    rows.append(("data", "batch augmentation + normalise alone (CPU)", augment, "", ""))
+    reads = data.get("reads")
+    if reads:
+        readers = reads["readers"]
+        ref = readers["per_image_loop"]["images_per_s"]
+        for name, label in (
+            ("per_image_loop", "store reads: one preadv per image (before)"),
+            ("mmap_gather", "store reads: memory-map gather (earlier)"),
+            ("coalesced_reads", "store reads: one preadv per run (now)"),
+        ):
+            rows.append(_versus("data", label, readers[name], name, "per_image_loop", ref))
+    augment = data["augment"]
+    rows.append(
+        (
+            "data",
+            "batch augmentation + normalise alone (CPU)",
+            _fmt(augment["images_per_s"], " img/s"),
+            "",
+            "",
+            "",
+        )
+    )
     rates = data["decoders"]["images_per_s"]
     for name, rate in rates.items():
-        rows.append(_versus("decode", f"JPEG decode {name} (1 thread)", rate, name, "pil", rates["pil"]))
+        result = {"images_per_s": rate}
+        rows.append(_versus("decode", f"JPEG decode {name} (1 thread)", result, name, "pil", rates["pil"]))
     return rows
 
 
 def _train_rows(row: dict[str, Any]) -> list[Row]:
     """End-to-end against model-only throughput, and the data path's share, for one architecture."""
-    arch = row["arch"]
+    arch, load = row["arch"], _load(row)
     return [
         (
             "train",
@@ -122,6 +186,7 @@ def _train_rows(row: dict[str, Any]) -> list[Row]:
             _fmt(row["end_to_end_images_per_s"], " img/s"),
             f"model-only {_fmt(row['model_only_images_per_s'], ' img/s')}",
             _fmt(row["ratio"]),
+            load,
         ),
         (
             "train",
@@ -129,13 +194,45 @@ def _train_rows(row: dict[str, Any]) -> list[Row]:
             f"{row['data_path_share']:.1%}",
             "of end-to-end time",
             _fmt(row["ratio_direct"]),
+            load,
         ),
     ]
 
 
+def _settings_rows(row: dict[str, Any]) -> list[Row]:
+    """The measurements behind two speed defaults: torch's NaN fill, and the thread count."""
+    step, load = row["deterministic_step_s"], _load(row)
+    same = "loss bit-identical" if row["loss_bit_identical"] else "loss differs"
+    rows: list[Row] = [
+        (
+            "speed",
+            f"{row['arch']} {row['size']} px step, deterministic, NaN fill on / off",
+            f"{step['fill_on']:.2f} / {step['fill_off']:.2f} s",
+            same,
+            f"{row['fill_cost']:+.1%}",
+            load,
+        )
+    ]
+    by_threads = row["step_s_by_threads"]
+    if len(by_threads) > 1:
+        text = " / ".join(f"{v:.2f}" for v in by_threads.values())
+        one, most = by_threads["1"], by_threads[str(row["physical_cores"])]
+        rows.append(
+            (
+                "speed",
+                f"same step at {' / '.join(by_threads)} threads",
+                f"{text} s",
+                "",
+                _fmt(one / most, "x"),
+                load,
+            )
+        )
+    return rows
+
+
 def _infer_rows(row: dict[str, Any]) -> list[Row]:
     """Batch-1 latency and large-batch throughput of ONNX Runtime against eager PyTorch."""
-    lat = row["batch1_latency_ms"]
+    lat, load = row["batch1_latency_ms"], _load(row)
     key = next(k for k in row if k.endswith("_images_per_s"))
     thr = row[key]
     return [
@@ -145,6 +242,7 @@ def _infer_rows(row: dict[str, Any]) -> list[Row]:
             f"{_fmt(lat['ort_tuned'], ' ms')} ({_fmt(lat['ort_default'], ' ms')})",
             f"eager {_fmt(lat['eager'], ' ms')}",
             _fmt(row["batch1_speedup"]["ort_tuned"], "x"),
+            load,
         ),
         (
             "infer",
@@ -152,19 +250,15 @@ def _infer_rows(row: dict[str, Any]) -> list[Row]:
             _fmt(thr["ort_tuned"], " img/s"),
             f"eager {_fmt(thr['eager'], ' img/s')}",
             _fmt(thr["ort_tuned"] / thr["eager"], "x"),
+            load,
         ),
     ]
 
 
 def _video_row(video: dict[str, Any]) -> Row:
     what = f"predict video ({video['detector']} + ONNX), {video['frames']} frames"
-    return (
-        "infer",
-        what,
-        f"{_fmt(video['frames_per_s'])} frames/s",
-        f"{_fmt(video['faces_per_s'])} faces/s",
-        "",
-    )
+    fps, faces = _fmt(video["frames_per_s"]), _fmt(video["faces_per_s"])
+    return ("infer", what, f"{fps} frames/s", f"{faces} faces/s", "", _load(video))
 
 
 def _memory_rows(memory: dict[str, Any]) -> list[Row]:
@@ -180,20 +274,25 @@ def _memory_rows(memory: dict[str, Any]) -> list[Row]:
                 f"private {_fmt(m['peak_private_rss_mib'], ' MiB')}, "
                 f"file {_fmt(m['peak_file_backed_rss_mib'], ' MiB')}",
                 "",
+                "",
             )
         )
     growth = f"{memory['private_rss_growth']:+.1%} private"
-    rows.append(("memory", "growth large vs small", f"{memory['rss_growth']:+.1%} RSS", "", growth))
+    if memory.get("file_rss_growth") is not None:
+        growth += f", {memory['file_rss_growth']:+.1%} file"
+    rows.append(("memory", "growth large vs small", f"{memory['rss_growth']:+.1%} RSS", "", growth, ""))
     return rows
 
 
 def _rows(results: dict[str, Any]) -> list[Row]:
-    """(section, what, value, compared with, ratio) rows of the table."""
+    """(section, what, value, compared with, ratio, load) rows of the table."""
     rows: list[Row] = []
     if results.get("data"):
         rows += _data_rows(results["data"])
     for row in results.get("train", []):
         rows += _train_rows(row)
+    if results.get("speed_settings"):
+        rows += _settings_rows(results["speed_settings"])
     infer = results.get("infer", {})
     for row in infer.get("archs", []):
         rows += _infer_rows(row)
@@ -211,23 +310,25 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     console.print(
         f"[bold]machine[/]: {m['cpu']}, {m['physical_cores']} physical / {m['logical_cores']} logical "
-        f"cores, torch threads {m['torch_threads']}, load {m.get('load_average')} -> "
+        f"cores, threads pinned to {results.get('threads', m['torch_threads'])} for every measurement, "
+        f"load {m.get('load_average')} -> "
         f"{m.get('load_average_end')}; {versions}"
     )
     table = Table(title="affectlab bench", show_lines=False)
-    for col in ("section", "measurement", "value", "compared with", "ratio"):
+    for col in ("section", "measurement", "value", "compared with", "ratio", "load"):
         table.add_column(col, justify="right" if col in ("value", "ratio") else "left")
     for row in _rows(results):
         table.add_row(*row)
     console.print(table)
     goals = targets(results)
     if goals:
-        tt = Table(title="targets (issue #6)")
-        for col in ("target", "measured", "goal", "met"):
+        tt = Table(title="targets (issue #17)")
+        for col in ("target", "measured", "goal", "met", "load"):
             tt.add_column(col)
         for g in goals:
             measured = f"{g['measured']:+.1%}" if "RSS" in g["target"] else _fmt(g["measured"])
-            tt.add_row(g["target"], measured, g["goal"], "[green]yes[/]" if g["met"] else "[red]no[/]")
+            met = "[green]yes[/]" if g["met"] else "[red]no[/]"
+            tt.add_row(g["target"], measured, g["goal"], met, g.get("load", ""))
         console.print(tt)
 
 

@@ -71,16 +71,21 @@ def _timed(name: str, fn: Callable[[], Any], timings: dict[str, float]) -> Any:
         timings[name] = round(time.perf_counter() - started, 1)
 
 
-def _apply_limits(p: BenchPlan, threads: int | None) -> None:
-    """Refuse an image size outside 32..512 or fewer than one thread; set torch's threads when given."""
-    import torch
+def _apply_limits(p: BenchPlan, threads: int | None) -> int:
+    """Refuse an image size outside 32..512; pin the threads of every measurement (default: physical cores).
+
+    torch's intra-op threads, ONNX Runtime's sessions and the subprocesses (OMP_NUM_THREADS) all get the
+    same count, so that no comparison sets one runtime's thread pool against another's.
+    """
+    import os
+
+    from affectlab.threads import resolve_threads, set_torch_threads
 
     if not 32 <= p.size <= 512:
         raise AffectlabError(f"--size must be between 32 and 512 pixels, got {p.size}")
-    if threads is not None:
-        if threads < 1:
-            raise AffectlabError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+    pinned = resolve_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(pinned)
+    return set_torch_threads(pinned)
 
 
 @contextlib.contextmanager
@@ -119,7 +124,7 @@ def _make_inputs(
 
 
 def _run_sections(
-    p: BenchPlan, root: Path, sections: tuple[str, ...], threads: int | None, timings: dict[str, float]
+    p: BenchPlan, root: Path, sections: tuple[str, ...], threads: int, timings: dict[str, float]
 ) -> dict[str, Any]:
     """Run the selected sections in order (data, train, infer, memory); return their results by name."""
     # Every input is generated first: the generator forks worker processes, and forking after torch or
@@ -141,6 +146,12 @@ def _run_sections(
             bench_train, store=store, batch_size=p.train_batch, steps=p.train_steps, rounds=p.train_rounds
         )
         results["train"] = [_timed(f"train {arch}", partial(one, arch), timings) for arch in p.train_archs]
+        from affectlab.bench.train import bench_speed_settings
+
+        settings = partial(
+            bench_speed_settings, store, batch_size=p.train_batch, steps=p.train_steps, threads=threads
+        )
+        results["speed_settings"] = _timed("speed settings", settings, timings)
     if "infer" in sections:
         results["infer"] = _timed("infer", partial(_infer, p, root, threads), timings)
     if mem_stores is not None:
@@ -164,7 +175,7 @@ def run_bench(
 
     sections = parse_only(only)
     p = bench_plan or plan(quick, size)
-    _apply_limits(p, threads)
+    pinned = _apply_limits(p, threads)
     timings: dict[str, float] = {}
     with _workspace(workdir) as root:
         results: dict[str, Any] = {
@@ -173,13 +184,14 @@ def run_bench(
             "plan": asdict(p),
             "sections": list(sections),
             "timings_s": timings,
+            "threads": pinned,
         }
-        results.update(_run_sections(p, root, sections, threads, timings))
+        results.update(_run_sections(p, root, sections, pinned, timings))
     results["machine"]["load_average_end"] = machine_info().get("load_average")
     return results
 
 
-def _infer(p: BenchPlan, root: Path, threads: int | None = None) -> dict[str, Any]:
+def _infer(p: BenchPlan, root: Path, threads: int) -> dict[str, Any]:
     from affectlab.bench.infer import bench_inference, bench_video, export_model, make_video
 
     folder = root / "infer"
@@ -190,7 +202,7 @@ def _infer(p: BenchPlan, root: Path, threads: int | None = None) -> dict[str, An
     ]
     _, onnx_path = export_model(p.infer_archs[0], p.size, folder)
     video = make_video(folder / "faces.avi", frames=p.video_frames)
-    return {"archs": archs, "video": bench_video(onnx_path, video)}
+    return {"archs": archs, "video": bench_video(onnx_path, video, threads=threads)}
 
 
 def _memory_inputs(p: BenchPlan, root: Path) -> tuple[Path, Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,15 @@ def bench_train(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Images/s of the full training step from a store vs the same step on a batch already in memory."""
+    from affectlab.bench.machine import load_1min
     from affectlab.data import open_split
 
     torch.manual_seed(seed)
     split = open_split(store, "train")
     loop = _TrainLoop(arch, split, batch_size, augment, seed)
+    load = [load_1min()]
     e2e_times, ceil_times, n = _alternate(loop, steps * rounds)
+    load.append(load_1min())
     timings = loop.timings
     e2e_s = sum(e2e_times)
     e2e_rate = n / statistics.median(e2e_times)
@@ -129,4 +133,81 @@ def bench_train(
         # timed directly inside the end-to-end steps: robust to load that makes whole steps vary by +-20%.
         "data_path_share": data_path,
         "ratio_direct": 1.0 - data_path,
+        "torch_threads": torch.get_num_threads(),
+        "load": load,
     }
+
+
+def _median_step(loop: _TrainLoop, before: Callable[[], None], steps: int) -> list[float]:
+    times = []
+    before()
+    for _ in range(steps):
+        started = time.perf_counter()
+        loop.ceiling()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def bench_speed_settings(
+    store: Path, *, arch: str = "resnet18", batch_size: int = 32, steps: int = 3, threads: int = 1
+) -> dict[str, Any]:
+    """Measure what two speed defaults rest on, with model-only training steps alternating in one run.
+
+    - torch's NaN fill of new tensors under deterministic algorithms (on in Lightning's deterministic CPU
+      runs unless `speed.fill_uninitialized_memory=false`): step time with and without, and whether the loss
+      is bit-identical;
+    - torch threads: one thread vs the physical cores.
+    """
+    from affectlab.bench.machine import load_1min
+    from affectlab.data import open_split
+    from affectlab.threads import physical_cores
+
+    det: Any = torch.utils.deterministic  # type: ignore[attr-defined]
+    was_det, was_fill = torch.are_deterministic_algorithms_enabled(), det.fill_uninitialized_memory
+    torch.manual_seed(0)
+    loop = _TrainLoop(arch, open_split(store, "train"), batch_size, False, 0)
+    load = [load_1min()]
+    fill: dict[str, list[float]] = {"fill_on": [], "fill_off": []}
+    losses = {}
+    try:
+        torch.use_deterministic_algorithms(True)
+        loop.ceiling()  # warm-up
+        for _ in range(2):
+            for key in fill:
+                det.fill_uninitialized_memory = key == "fill_on"
+                fill[key] += _median_step(loop, lambda: None, steps)
+        for key in fill:
+            det.fill_uninitialized_memory = key == "fill_on"
+            with torch.no_grad():
+                out = loop.model(loop.fixed_x)
+            losses[key] = float(compute_losses_of(out, loop))
+    finally:
+        torch.use_deterministic_algorithms(was_det)
+        det.fill_uninitialized_memory = was_fill
+    cores = physical_cores()
+    counts = sorted({1, cores})
+    per_threads: dict[int, list[float]] = {n: [] for n in counts}
+    for _ in range(2):
+        for n in counts:
+            per_threads[n] += _median_step(loop, partial(torch.set_num_threads, n), steps)
+    torch.set_num_threads(threads)
+    load.append(load_1min())
+    med = {k: statistics.median(v) for k, v in fill.items()}
+    return {
+        "arch": arch,
+        "size": loop.fixed_x.shape[-1],
+        "batch_size": batch_size,
+        "deterministic_step_s": med,
+        "fill_cost": med["fill_on"] / med["fill_off"] - 1.0,
+        "loss_bit_identical": losses["fill_on"] == losses["fill_off"],
+        "step_s_by_threads": {str(n): statistics.median(v) for n, v in per_threads.items()},
+        "physical_cores": cores,
+        "load": load,
+    }
+
+
+def compute_losses_of(outputs: dict[str, torch.Tensor], loop: _TrainLoop) -> torch.Tensor:
+    """The multi-task loss of `outputs` on the loop's fixed batch."""
+    from affectlab.training.module import compute_losses
+
+    return compute_losses(outputs, loop.fixed, loop.loss_cfg)["loss"]

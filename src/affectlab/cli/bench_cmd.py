@@ -19,7 +19,11 @@ def bench(
     workdir: Path | None = typer.Option(
         None, "--workdir", help="Keep (and reuse) generated datasets here instead of a temporary folder."
     ),
-    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads (default: torch's)."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="Threads of every measurement: torch, ONNX Runtime, subprocesses (default: physical cores).",
+    ),
 ) -> None:
     """Benchmark the data path, training, inference and loader memory on the synthetic dataset."""
     from affectlab.bench.report import render, write_json

@@ -24,6 +24,9 @@ def evaluate_command(
         int, typer.Option("--bootstrap", help="bootstrap resamples for 95% CIs (0: none)")
     ] = 1000,
     unshared: Annotated[str, typer.Option("--unshared", help=UNSHARED_HELP)] = "drop",
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads for the model (default: physical cores)")
+    ] = None,
 ) -> None:
     """Evaluate a model on a split: metrics.json plus report.md and a self-contained report.html."""
     from affectlab.evaluation.evaluate import evaluate
@@ -38,6 +41,7 @@ def evaluate_command(
         device=device,
         n_boot=n_boot,
         unshared=unshared,
+        threads=threads,
     )
     lm = result.label_map
     if lm.get("model_only") or lm.get("data_only") or lm.get("classes") != lm.get("model_classes"):

@@ -38,7 +38,8 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", help="faces per model cal
 StrideOpt = Annotated[int, typer.Option("--stride", help="use every N-th video frame")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda")]
 ThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", help="model threads, PyTorch or ONNX Runtime (default: all cores)")
+    int | None,
+    typer.Option("--threads", help="CPU threads of the model and the detector (default: physical cores)"),
 ]
 WebcamOpt = Annotated[
     int | None, typer.Option("--webcam", help="live camera index, shown in a window (q quits)")

@@ -24,6 +24,11 @@ def serve(
         16, help="Requests that may wait for a slot; past that: 429 with Retry-After."
     ),
     timeout: float = typer.Option(30.0, help="Seconds per request, queueing included (past it: 504)."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="CPU threads per inference, model and detector (default: physical cores / max-concurrency).",
+    ),
 ) -> None:
     """Serve a model over HTTP: POST /v1/predict, GET /v1/health, GET /v1/model, and a web page at /."""
     try:
@@ -42,7 +47,7 @@ def serve(
         max_queue=max_queue,
         timeout_s=timeout,
     )
-    app = create_app(model, limits=limits)
+    app = create_app(model, limits=limits, threads=threads)
     typer.echo(f"affectlab serve: http://{host}:{port}/  (API docs at /docs; Ctrl+C stops)")
     uvicorn.run(
         app,

@@ -26,6 +26,9 @@ PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="auto, 32-
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model")]
 ResidentOpt = Annotated[bool, typer.Option("--gpu-resident", help="hold the data on the device")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="speed.threads: torch CPU threads (default: physical cores)")
+]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run in --out from last.ckpt")]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="any config value: --set optim.lr=3e-4 (repeatable)")
@@ -60,6 +63,7 @@ def train_command(
     compile_model: CompileOpt = False,
     gpu_resident: ResidentOpt = False,
     seed: SeedOpt = None,
+    threads: ThreadsOpt = None,
     resume: ResumeOpt = False,
     overrides: SetOpt = None,
 ) -> None:
@@ -79,6 +83,7 @@ def train_command(
         "trainer.strategy": strategy,
         "trainer.precision": precision,
         "seed": seed,
+        "speed.threads": threads,
     }
     switches = {"model.compile": compile_model, "data.gpu_resident": gpu_resident, "resume": resume}
     sets = [f"{k}={v}" for k, v in flags.items() if v is not None]

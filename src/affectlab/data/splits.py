@@ -129,19 +129,54 @@ class StoreSplit(FaceSplit):
             self._ids = (self.folder / "ids.txt").read_text(encoding="utf-8").splitlines()
         return self._ids
 
-    def _images(self, indices: np.ndarray) -> np.ndarray:
-        # One positioned read per image, in file order, straight into the batch: no memory map, so the pages
-        # read stay in the OS cache but not in this process's RSS (flat memory at any store size).
+    def _file(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.folder / "images.npy", os.O_RDONLY)
-        out = np.empty((len(indices), self.image_size, self.image_size, 3), dtype=np.uint8)
-        flat = out.reshape(len(indices), -1)
-        for k in np.argsort(indices, kind="stable"):
-            got = os.preadv(self._fd, [flat[k]], self._offset + int(indices[k]) * self._item_bytes)
-            if got != self._item_bytes:
-                where = self.folder / "images.npy"
-                raise AffectlabError(f"{where}: short read at sample {indices[k]}; re-run prepare")
+        return self._fd
+
+    def _images(self, indices: np.ndarray) -> np.ndarray:
+        # Positioned reads straight into the batch, one per run of consecutive samples (a sorted batch of a
+        # shuffled epoch is mostly runs of one; evaluation and device-resident loading read whole batches in
+        # one call). No memory map: the pages read stay in the OS cache, not in this process's RSS, so
+        # memory stays flat at any store size. Duplicates (sampling with replacement) are read once.
+        n = len(indices)
+        out = np.empty((n, self.image_size, self.image_size, 3), dtype=np.uint8)
+        if n == 0:
+            return out
+        increasing = n == 1 or bool(np.all(indices[1:] > indices[:-1]))
+        if increasing:
+            unique, inverse, staged = indices, None, out
+        else:
+            unique, inverse = np.unique(indices, return_inverse=True)
+            staged = np.empty((len(unique), *out.shape[1:]), dtype=np.uint8)
+        self._read_runs(unique, staged)
+        if inverse is not None:
+            np.take(staged, inverse.reshape(-1), axis=0, out=out)
         return out
+
+    def _read_runs(self, unique: np.ndarray, into: np.ndarray) -> None:
+        """Fill `into` with the samples `unique` (strictly increasing): one read per contiguous run."""
+        fd, item = self._file(), self._item_bytes
+        breaks = (np.flatnonzero(np.diff(unique) != 1) + 1).tolist()
+        starts, stops = [0, *breaks], [*breaks, len(unique)]
+        first = unique[starts].tolist()
+        view = into.reshape(-1).data
+        for a, b, sample in zip(starts, stops, first, strict=True):
+            done = _read_exact(fd, view[a * item : b * item], self._offset + sample * item)
+            if done < (b - a) * item:
+                where = self.folder / "images.npy"
+                raise AffectlabError(f"{where}: short read at sample {sample + done // item}; re-run prepare")
+
+
+def _read_exact(fd: int, buffer: memoryview, offset: int) -> int:
+    """Read up to len(buffer) bytes at `offset` (a large read may come back in parts); return the count."""
+    done, size = 0, len(buffer)
+    while done < size:
+        got = os.preadv(fd, [buffer[done:]], offset + done)
+        if got <= 0:
+            break
+        done += got
+    return done
 
 
 def _npy_layout(path: Path) -> tuple[int, int]:

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from affectlab.preprocessing.normalise import normalise_unit, to_unit
+from affectlab.preprocessing.normalise import device_constants, normalise_unit, to_unit
+
+#: Luma weights (ITU-R BT.601) for contrast and saturation, cached per device like the normalisation.
+GREY_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def crop_resize(x: torch.Tensor, boxes: torch.Tensor, size: int | None = None) -> torch.Tensor:
@@ -68,7 +71,7 @@ def color_jitter(
     view = (n, 1, 1, 1)
     if brightness > 0:
         x = x * (1.0 + brightness * u[:, 0]).view(view)
-    gray_w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    gray_w = device_constants(GREY_WEIGHTS, str(x.device), str(x.dtype).removeprefix("torch."))
     if contrast > 0:
         mean = (x * gray_w).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)
         x = (x - mean) * (1.0 + contrast * u[:, 1]).view(view) + mean

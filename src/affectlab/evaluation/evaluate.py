@@ -193,15 +193,19 @@ def evaluate(
     n_boot: int = N_BOOT,
     progress: bool = True,
     unshared: str = "drop",
+    threads: int | None = None,
 ) -> EvalResult:
     """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report.
 
     A dataset of another taxonomy is scored on the classes it shares with the model, matched by name;
     ``unshared`` ("drop" or "column") says what happens to the others (see affectlab.evaluation.label_maps).
+    `threads`: CPU threads for the model (torch and ONNX Runtime); None: the physical cores.
     """
     from affectlab.reports.evaluation_report import write_evaluation_report
+    from affectlab.threads import resolve_threads, set_torch_threads
 
     loaded = load_for_eval(weights, run_dir)
+    loaded.threads = set_torch_threads(resolve_threads(threads))
     face_split = open_data(data, split, loaded, unshared)
     run = evaluate_model(
         loaded, face_split, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot, progress=progress,

@@ -35,13 +35,15 @@ class LoadedModel:
     weights_path: Path | None
     run_dir: Path | None
     artifact: Any = None
+    #: ONNX Runtime intra-op threads (None: its default); torch's are set process-wide by the caller.
+    threads: int | None = None
 
     def backend(self, device: Any) -> Any:
         """The inference backend of this model on `device` (PyTorch, or ONNX Runtime for .onnx files)."""
         from affectlab.inference.backends import OnnxBackend, TorchBackend
 
         if self.model is None:
-            return OnnxBackend(self.artifact.path, self.preprocess, str(device))
+            return OnnxBackend(self.artifact.path, self.preprocess, str(device), threads=self.threads)
         return TorchBackend(self.model, self.preprocess, str(device))
 
 

@@ -40,9 +40,13 @@ def make_predictor(
 ) -> Predictor:
     """Build the detector (options left None keep its defaults) and load the model with it.
 
-    Crop size, margin and eye alignment come from the model file: they are how it was trained.
+    Crop size, margin and eye alignment come from the model file: they are how it was trained. `threads`
+    (default: the physical cores) is what the model *and* the detector use.
     """
-    options: dict[str, Any] = {"device": device}
+    from affectlab.threads import resolve_threads, set_opencv_threads
+
+    threads = resolve_threads(threads)
+    options: dict[str, Any] = {"device": device, "threads": threads}
     for key, value in (
         ("model_path", detector_model),
         ("score_threshold", threshold),
@@ -51,4 +55,5 @@ def make_predictor(
         if value is not None:
             options[key] = value
     det = create_detector(detector, **options)
+    set_opencv_threads(threads)
     return Predictor.load(model, device=device, threads=threads, detector=det, batch_size=batch_size)

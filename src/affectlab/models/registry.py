@@ -66,8 +66,9 @@ def model_spec(arch: str) -> ModelSpec:
 
 def torchvision_backbone(name: str, head_attr: str) -> Backbone:
     """Build torchvision model `name` without weights and replace its classifier slot by Identity."""
-    import torchvision
+    from affectlab.models.tv_import import import_torchvision
 
+    torchvision = import_torchvision()  # without TorchDynamo: predict starts twice as fast
     net = getattr(torchvision.models, name)(weights=None)
     head = getattr(net, head_attr)
     linears = (

@@ -36,7 +36,7 @@ def normalise(crops: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
 
 
 @lru_cache(maxsize=32)
-def _constants(values: tuple[float, ...], device: str, dtype: str) -> torch.Tensor:
+def device_constants(values: tuple[float, ...], device: str, dtype: str) -> torch.Tensor:
     """Per-channel constants cached per device: no host-to-device copy per batch."""
     import torch
 
@@ -57,8 +57,8 @@ def to_unit(images: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
 def normalise_unit(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """[0, 1] float NCHW -> minus mean, divided by std (constants cached on the batch's device)."""
     dtype = str(x.dtype).removeprefix("torch.")
-    m = _constants(tuple(float(v) for v in mean), str(x.device), dtype)
-    s = _constants(tuple(float(v) for v in std), str(x.device), dtype)
+    m = device_constants(tuple(float(v) for v in mean), str(x.device), dtype)
+    s = device_constants(tuple(float(v) for v in std), str(x.device), dtype)
     return (x - m) / s
 
 

@@ -322,13 +322,16 @@ def _add_api(
 
 
 def _resolve_model(
-    model_path: str | Path | None, predictor: PredictorLike | None, model_info: dict[str, Any] | None
+    model_path: str | Path | None,
+    predictor: PredictorLike | None,
+    model_info: dict[str, Any] | None,
+    threads: int | None = None,
 ) -> tuple[PredictorLike, dict[str, Any]]:
     """The predictor to serve (loaded from `model_path` unless injected) and its description."""
     if predictor is None:
         if model_path is None:
             raise AffectlabError("create_app needs a model path or a predictor")
-        predictor, info = load_predictor(model_path)
+        predictor, info = load_predictor(model_path, threads)
         model_info = {**info, **(model_info or {})}
     return predictor, dict(model_info or {"architecture": "unknown"})
 
@@ -339,10 +342,18 @@ def create_app(
     limits: ServeLimits | None = None,
     predictor: PredictorLike | None = None,
     model_info: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> FastAPI:
-    """Build the service for one model file (or an injected predictor, for tests and embedding)."""
+    """Build the service for one model file (or an injected predictor, for tests and embedding).
+
+    `threads`: CPU threads per inference (model and detector); None: the physical cores shared among the
+    `limits.max_concurrency` inferences that may run at once (one each on two cores and two slots).
+    """
+    from affectlab.threads import resolve_threads, threads_per_request
+
     limits = limits or ServeLimits()
-    active_predictor, info = _resolve_model(model_path, predictor, model_info)
+    per_request = resolve_threads(threads, threads_per_request(limits.max_concurrency))
+    active_predictor, info = _resolve_model(model_path, predictor, model_info, per_request)
     runtime = _Runtime(limits)
     app = FastAPI(
         title="affectlab",

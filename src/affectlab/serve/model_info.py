@@ -7,12 +7,13 @@ from typing import Any
 
 
 def open_predictor(path: str | Path, threads: int | None = None) -> Any:
-    """Load a Predictor for a run folder, weights or ONNX file and build its detector now (fail at start)."""
-    from affectlab.inference.predictor import Predictor
+    """Load a Predictor for a run folder, weights or ONNX file and build its detector now (fail at start).
 
-    predictor = Predictor.load(path, threads=threads)
-    _ = predictor.detector
-    return predictor
+    `threads` is per inference (model and detector); see `affectlab.threads.threads_per_request`.
+    """
+    from affectlab.inference.options import make_predictor
+
+    return make_predictor(path, threads=threads)
 
 
 def describe_model(predictor: Any) -> dict[str, Any]:

@@ -116,6 +116,26 @@ class TrainerConfig:
 
 
 @dataclass
+class SpeedConfig:
+    """Speed settings (docs/performance.md); each is switchable, the defaults come from measurements."""
+
+    #: torch intra-op threads; None: the machine's physical cores (recorded in run.json).
+    threads: int | None = None
+    #: torch's NaN fill of every new tensor under deterministic mode (costs 20-30% of CPU training time;
+    #: it only exists to expose reads of uninitialised memory, results are the same without it).
+    fill_uninitialized_memory: bool = False
+    #: cuDNN autotuning of convolutions (GPU only; fixed input sizes make it pay off after a few steps).
+    cudnn_benchmark: bool = True
+    #: TF32 matmuls and convolutions on Ampere+ GPUs (float32 parts of a bf16-mixed step).
+    tf32: bool = True
+    #: The fused (single-kernel) AdamW/Adam/SGD step on CUDA.
+    fused_optimizer: bool = True
+    #: Steps between host checks of the non-finite-loss flags kept on the device; None: every step on
+    #: the CPU (free there), every `trainer.log_every_n_steps` steps on a GPU. `nan_policy=skip`: every step.
+    finite_check_every: int | None = None
+
+
+@dataclass
 class TrainConfig:
     """Everything `affectlab train` needs; every field can be set with `--set a.b=value`."""
 
@@ -132,6 +152,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     #: Per-architecture overrides, e.g. {"efficientnet_b1": {"trainer.max_epochs": 8}}; CLI ones win.
     per_arch: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -304,6 +325,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             for part in key.split("."):
                 node = getattr(node, part)
             raise AffectlabError(f"{key} has an invalid value {node!r}")
+    if cfg.speed.threads is not None and cfg.speed.threads < 1:
+        raise AffectlabError(f"speed.threads must be at least 1, got {cfg.speed.threads}")
+    if cfg.speed.finite_check_every is not None and cfg.speed.finite_check_every < 1:
+        raise AffectlabError(
+            f"speed.finite_check_every must be at least 1, got {cfg.speed.finite_check_every}"
+        )
     if cfg.data.size is not None and cfg.data.size < 16:
         raise AffectlabError(f"data.size must be at least 16 pixels, got {cfg.data.size}")
     return cfg

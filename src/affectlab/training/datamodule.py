@@ -148,10 +148,13 @@ class AffectDataModule(pl.LightningDataModule):
         if self.cfg.data.gpu_resident and self._device_train is None:
             device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
             assert self.train_split is not None and self.val_split is not None
-            self._device_train = DeviceResidentSplit(self.train_split, device)
-            self._device_val = DeviceResidentSplit(self.val_split, device)
+            rank, world = self._rank_world()  # each rank holds only its shard
+            self._device_train = DeviceResidentSplit(self.train_split, device, rank=rank, world_size=world)
+            self._device_val = DeviceResidentSplit(self.val_split, device, rank=rank, world_size=world)
             gib = (self._device_train.images.numel() + self._device_val.images.numel()) / 2**30
-            log.info("data resident on %s: %.2f GiB of uint8 images", device, gib)
+            log.info(
+                "data resident on %s: %.2f GiB of uint8 images (shard %d of %d)", device, gib, rank, world
+            )
 
     def _rank_world(self) -> tuple[int, int]:
         if self.trainer is None:
@@ -206,15 +209,17 @@ class AffectDataModule(pl.LightningDataModule):
         if self.cfg.data.sampling == "balanced":
             weights = balanced_weights(self.train_expressions(), len(self.class_names))
         if self._device_train is not None:
-            return DeviceBatchLoader(
-                self._device_train, self._sampler(len(self._device_train), True, weights)
+            sampler = self._device_train.sampler(
+                self.cfg.data.batch_size, train=True, seed=self.cfg.seed, weights=weights
             )
+            return DeviceBatchLoader(self._device_train, sampler)
         assert self.train_split is not None
         return self._loader(self.train_split, self._sampler(len(self.train_split), True, weights))
 
     def val_dataloader(self) -> Any:
         """Validation batches in order, sharded without padding so every sample counts once."""
         if self._device_val is not None:
-            return DeviceBatchLoader(self._device_val, self._sampler(len(self._device_val), False))
+            bs = self.cfg.data.val_batch_size or self.cfg.data.batch_size
+            return DeviceBatchLoader(self._device_val, self._device_val.sampler(bs, train=False))
         assert self.val_split is not None
         return self._loader(self.val_split, self._sampler(len(self.val_split), False))

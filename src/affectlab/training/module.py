@@ -11,11 +11,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
 
 from affectlab.data.transforms import BatchAugment, prepare_batch
 from affectlab.errors import AffectlabError
 from affectlab.training.config import LossConfig, TrainConfig, load_config
+from affectlab.training.steps import FiniteGuard, RunningSums, finite_check_every
+from affectlab.training.steps import where_text as _where
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,10 @@ class AffectModule(pl.LightningModule):
             if a.enabled
             else None
         )
-        # A running progress figure only; every reported metric comes from affectlab.metrics.
-        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        # Running progress figures only (every reported metric comes from affectlab.metrics), summed on
+        # the device and read once per epoch.
+        self.train_sums = RunningSums()
+        self.finite_guard = FiniteGuard(1)
         self._val_parts: list[dict[str, torch.Tensor]] = []
         self.skipped_steps = 0
         self._compiled: Any = None
@@ -192,31 +195,73 @@ class AffectModule(pl.LightningModule):
         return batch
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        """Forward, loss terms, non-finite guard, running metrics."""
+        """Forward, loss terms, non-finite guard, running sums kept on the device (no per-step host sync)."""
         outputs = self(batch["image"])
         terms = compute_losses(outputs, batch, self.cfg.loss, self._class_weights())
         loss = terms["loss"]
-        finite = self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True)
-        if not finite:
-            step, epoch = self.trainer.global_step, self.current_epoch
-            where = f"global step {step} (epoch {epoch}, batch {batch_idx})"
-            if self.cfg.nan_policy == "stop":
-                raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at {where}", step, epoch)
-            self.skipped_steps += 1
-            log.warning("non-finite loss at %s: step skipped (%d skipped so far)", where, self.skipped_steps)
-            self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, on_epoch=False)
-            return None
-        n = batch["image"].shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
-        for name, value in terms.items():
-            if name != "loss":
-                self.log(
-                    f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=n, sync_dist=True
+        where = (self.trainer.global_step, self.current_epoch, batch_idx)
+        if self.cfg.nan_policy == "skip":
+            finite = bool(torch.isfinite(loss.detach()))  # skipping must be decided now: one sync per step
+            if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+                self.skipped_steps += 1
+                log.warning(
+                    "non-finite loss at %s: step skipped (%d skipped so far)",
+                    _where(where),
+                    self.skipped_steps,
                 )
-        valid = batch["expression"] >= 0
-        self.train_accuracy.update(outputs["expression"].detach()[valid], batch["expression"][valid])
-        self.log("train/expression_accuracy", self.train_accuracy, on_step=False, on_epoch=True)
+                self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, on_epoch=False)
+                return None
+        else:
+            self.finite_guard.record(loss, where)
+            if self.finite_guard.due():
+                self._check_finite()
+        n = batch["image"].shape[0]
+        # The step value reaches the logger every `log_every_n_steps` steps; the progress bar reads it every
+        # step, so it shows it only where the host reads the loss every step anyway (the CPU default).
+        bar = self.finite_guard.every == 1
+        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=bar, batch_size=n)
+        self.train_sums.add(terms, outputs["expression"].detach(), batch["expression"], n)
         return loss
+
+    def _check_finite(self) -> None:
+        """Ask the device (all ranks) whether a recorded loss was non-finite; stop naming the first one."""
+        bad = self.finite_guard.first_bad(self.trainer.strategy)
+        if bad is not None:
+            step, epoch, _ = bad
+            raise NonFiniteLossError(f"non-finite loss at {_where(bad)}", step, epoch)
+
+    def on_train_epoch_start(self) -> None:
+        """Start the epoch's on-device running sums."""
+        self.train_sums.reset()
+
+    def on_train_epoch_end(self) -> None:
+        """Check pending losses; log the epoch's mean loss terms and accuracy (one reduction, one sync)."""
+        if self.cfg.nan_policy != "skip":
+            self._check_finite()
+        for key, value in self.train_sums.means(self.trainer.strategy).items():
+            self.log(key, value, on_step=False, on_epoch=True)
+
+    def on_fit_start(self) -> None:
+        """How often the host reads the loss flags: every step on the CPU, every few on a GPU."""
+        every = finite_check_every(
+            self.cfg.speed.finite_check_every,
+            int(getattr(self.trainer, "log_every_n_steps", 50)),
+            self.device,
+        )
+        self.finite_guard = FiniteGuard(every)
+
+    def _fitting(self) -> bool:
+        return self._trainer is not None and self.trainer.state.fn == "fit" and self.cfg.nan_policy != "skip"
+
+    def on_validation_start(self) -> None:
+        """No checkpoint may follow a non-finite step unnoticed: check pending losses before validating."""
+        if self._fitting():
+            self._check_finite()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse to save weights that a pending non-finite step may have corrupted."""
+        if self._fitting():
+            self._check_finite()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         """Log validation losses; keep the batch's outputs and labels (on device) for the epoch's metrics."""
@@ -266,6 +311,38 @@ class AffectModule(pl.LightningModule):
         value = metrics["score"]
         self.log("val/score", float("nan") if value is None else float(value), prog_bar=True)
 
+    def _fused(self) -> dict[str, bool]:
+        """`fused=True` (one kernel per optimiser step) on CUDA when `speed.fused_optimizer` is on.
+
+        Not with fp16 loss scaling plus clipping: a fused step unscales inside itself, after the clipping.
+        """
+        if not self.cfg.speed.fused_optimizer or self.device.type != "cuda":
+            return {}
+        if self.cfg.trainer.gradient_clip_val and self._loss_scaler() is not None:
+            return {}
+        return {"fused": True}
+
+    def _loss_scaler(self) -> Any:
+        return getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Any,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip as configured; a fused optimizer without loss scaling (bf16) is clipped here directly, since
+        Lightning's mixed-precision plugin refuses to clip for any fused optimizer."""
+        fused = getattr(optimizer, "_step_supports_amp_scaling", False)
+        if gradient_clip_val and fused and self._loss_scaler() is None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            if gradient_clip_algorithm == "value":
+                torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self) -> Any:
         """Optimizer and LR schedule from `optim.*` and `scheduler.*`."""
         o, s = self.cfg.optim, self.cfg.scheduler
@@ -276,10 +353,16 @@ class AffectModule(pl.LightningModule):
                 {"params": decay, "weight_decay": o.weight_decay},
                 {"params": no_decay, "weight_decay": 0.0},
             ]
-            opt: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=(o.betas[0], o.betas[1]))
+            opt: torch.optim.Optimizer = torch.optim.AdamW(
+                groups, lr=o.lr, betas=(o.betas[0], o.betas[1]), **self._fused()
+            )
         elif o.name == "adam":
             opt = torch.optim.Adam(
-                self.model.parameters(), lr=o.lr, betas=(o.betas[0], o.betas[1]), weight_decay=o.weight_decay
+                self.model.parameters(),
+                lr=o.lr,
+                betas=(o.betas[0], o.betas[1]),
+                weight_decay=o.weight_decay,
+                **self._fused(),
             )
         else:
             opt = torch.optim.SGD(
@@ -288,6 +371,7 @@ class AffectModule(pl.LightningModule):
                 momentum=o.momentum,
                 weight_decay=o.weight_decay,
                 nesterov=o.momentum > 0,
+                **self._fused(),
             )
         if s.name == "none":
             return opt

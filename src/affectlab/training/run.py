@@ -20,7 +20,7 @@ from affectlab.training.callbacks import InterruptCheckpoint
 from affectlab.training.config import TrainConfig, load_config, save_config
 from affectlab.training.datamodule import AffectDataModule
 from affectlab.training.module import AffectModule, NonFiniteLossError
-from affectlab.training.trainer import build_callbacks, build_trainer
+from affectlab.training.trainer import apply_speed, build_callbacks, build_trainer
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +186,11 @@ def train(
     if not cfg.resume and last.exists():
         raise AffectlabError(f"{out} already holds a run; continue it with `{hint}` or choose another --out")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    speed = apply_speed(cfg)  # threads first: opening the data and building the model already use them
     dm = AffectDataModule(cfg, train_split, val_split)
     preprocess = dm.preprocess()  # from the data itself: size, margin, alignment (never a default)
     run_info = _run_info(cfg, dm, preprocess)
+    run_info["speed"] = speed
     if cfg.resume:
         _check_resume(out, run_info)
         _keep_old_csv(out)

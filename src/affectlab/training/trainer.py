@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -19,6 +21,49 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from affectlab.training.callbacks import InterruptCheckpoint, RngState
 from affectlab.training.checkpoint_io import AtomicCheckpointIO
 from affectlab.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def runs_on_cpu(cfg: TrainConfig) -> bool:
+    """True when the run trains on the CPU (asked for, or `auto` without a GPU)."""
+    t = cfg.trainer
+    return t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
+
+
+def _processes_per_node(cfg: TrainConfig) -> int:
+    """CPU processes a DDP run starts on this machine (1 unless `trainer.devices` is a count > 1)."""
+    devices = cfg.trainer.devices
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    return devices if isinstance(devices, int) and devices > 1 else 1
+
+
+def apply_speed(cfg: TrainConfig) -> dict[str, Any]:
+    """Set this process's speed settings (`speed.*`): torch threads, cuDNN autotuning, TF32; return them.
+
+    Threads default to the physical cores, shared among the CPU processes of a DDP run on one machine.
+    """
+    from affectlab.threads import physical_cores, resolve_threads, set_torch_threads
+
+    s, on_cpu = cfg.speed, runs_on_cpu(cfg)
+    share = max(1, physical_cores() // _processes_per_node(cfg)) if on_cpu else None
+    threads = set_torch_threads(resolve_threads(s.threads, share))
+    if not on_cpu:
+        torch.backends.cudnn.benchmark = s.cudnn_benchmark
+        torch.backends.cuda.matmul.allow_tf32 = s.tf32
+        torch.backends.cudnn.allow_tf32 = s.tf32
+    return {
+        "device": "cpu" if on_cpu else "gpu",
+        "threads": threads,
+        "cudnn_benchmark": None if on_cpu else s.cudnn_benchmark,
+        "tf32": None if on_cpu else s.tf32,
+        "fused_optimizer": None if on_cpu else s.fused_optimizer,
+        "channels_last": cfg.model.channels_last,
+        "precision": resolve_precision(cfg, on_cpu),
+        "fill_uninitialized_memory": s.fill_uninitialized_memory,
+        "finite_check_every": s.finite_check_every,
+    }
 
 
 def resolve_precision(cfg: TrainConfig, on_cpu: bool) -> str:
@@ -68,12 +113,13 @@ def build_callbacks(
 def build_trainer(cfg: TrainConfig, out: Path, callbacks: list[pl.Callback]) -> pl.Trainer:
     """The Lightning Trainer for a run folder, with CSV and TensorBoard logs under out/logs."""
     t = cfg.trainer
-    on_cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
+    on_cpu = runs_on_cpu(cfg)
+    deterministic = on_cpu if t.deterministic is None else t.deterministic
     loggers = [
         CSVLogger(save_dir=out, name="logs", version=""),
         TensorBoardLogger(save_dir=out / "logs", name="tensorboard", version="", default_hp_metric=False),
     ]
-    return pl.Trainer(
+    trainer = pl.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
@@ -87,10 +133,16 @@ def build_trainer(cfg: TrainConfig, out: Path, callbacks: list[pl.Callback]) -> 
         limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches,
         log_every_n_steps=t.log_every_n_steps,
-        deterministic=on_cpu if t.deterministic is None else t.deterministic,
+        deterministic=deterministic,
+        benchmark=None if on_cpu or deterministic else cfg.speed.cudnn_benchmark,
         enable_progress_bar=any(isinstance(c, (RichProgressBar, TQDMProgressBar)) for c in callbacks),
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
         default_root_dir=out,
         plugins=[AtomicCheckpointIO()],
     )
+    if deterministic:
+        # Lightning turned on torch's deterministic algorithms, which also fill every new tensor with NaN
+        # (to expose reads of uninitialised memory): 20-30% of a CPU step, the same results without it.
+        torch.utils.deterministic.fill_uninitialized_memory = cfg.speed.fill_uninitialized_memory  # type: ignore[attr-defined]
+    return trainer

@@ -1,0 +1,65 @@
+"""Earlier ways affectlab read a batch from a store's images.npy, kept as references for `affectlab bench`.
+
+- `PerImageReader`: one ``os.preadv`` per image in a Python loop (the read path before issue 17).
+- `GatherReader`: one sorted fancy-index gather from a ``np.load(mmap_mode="r")`` memory map (before that);
+  fast, but every page it touches stays mapped, so the process's RSS grows with the store.
+
+The library's own path is `affectlab.data.splits.StoreSplit` (one read per run of consecutive samples).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _layout(path: Path) -> tuple[int, int, tuple[int, ...]]:
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, _ = read(fh)
+        return fh.tell(), int(np.prod(shape[1:])), tuple(shape)
+
+
+class PerImageReader:
+    """One positioned read per image, in file order, straight into the batch."""
+
+    def __init__(self, store: str | Path, split: str = "train") -> None:
+        path = Path(store) / split / "images.npy"
+        self.offset, self.item, self.shape = _layout(path)
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Images (B, S, S, 3) for `indices`, in order."""
+        out = np.empty((len(indices), *self.shape[1:]), dtype=np.uint8)
+        flat = out.reshape(len(indices), -1)
+        for k in np.argsort(indices, kind="stable"):
+            os.preadv(self.fd, [flat[k]], self.offset + int(indices[k]) * self.item)
+        return out
+
+    def close(self) -> None:
+        """Close the file."""
+        os.close(self.fd)
+
+
+class GatherReader:
+    """One fancy-index gather from a read-only memory map."""
+
+    def __init__(self, store: str | Path, split: str = "train") -> None:
+        self.images = np.load(Path(store) / split / "images.npy", mmap_mode="r")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Images (B, S, S, 3) for `indices`, in order."""
+        return np.asarray(self.images[indices])
+
+    def close(self) -> None:
+        """Drop the memory map."""
+        del self.images
