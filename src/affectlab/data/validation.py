@@ -46,6 +46,8 @@ class ValidationReport:
     rejected: dict[str, ReasonCount] = field(default_factory=dict)
     notes: dict[str, ReasonCount] = field(default_factory=dict)
     leakage: ReasonCount = field(default_factory=ReasonCount)
+    #: Dataset-level problems (an empty split, ...), one line each.
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, record: Record) -> None:
         """Count one accepted record."""
@@ -109,6 +111,12 @@ class ValidationReport:
             for reason, entry in sorted(table.items()):
                 reasons.add_row(reason, str(entry.count), "\n".join(entry.examples[:3]))
             out.append(reasons)
+        if self.warnings:
+            warn = Table(title="warnings")
+            warn.add_column("problem", overflow="fold")
+            for line in self.warnings:
+                warn.add_row(line)
+            out.append(warn)
         if self.leakage.count:
             leak = Table(title="leakage: identical images in train and val (kept)")
             leak.add_column("count", justify="right")
@@ -272,6 +280,7 @@ def new_report(
         images_checked=checked,
         rejected=problems.rejected,
         notes=problems.notes,
+        warnings=problems.warnings,
     )
 
 
@@ -311,6 +320,11 @@ def validate_dataset(
                 description=f"validate {split}",
             ):
                 pass
+            if by_split[split] and not report.total(split):
+                problems.warn(
+                    f"{src} [{split}]",
+                    f"none of the {len(by_split[split])} images of the {split} split was usable",
+                )
     if report.leakage.count:
         logger.warning("%d validation image(s) also appear in train (leakage)", report.leakage.count)
     if report_path is not None:
