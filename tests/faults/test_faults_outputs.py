@@ -204,3 +204,15 @@ def test_manifest_images_inside_the_output_are_refused(tmp_path: Path) -> None:
     with pytest.raises(AffectlabError, match="source|not empty"):
         prepare(csv, out, 16, workers=0, progress=False)
     assert _files(out) == before
+
+
+def test_a_deeply_nested_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    """The store's manifest.json nested 100000 deep: one error naming it (was a RecursionError)."""
+    src = _folders(tmp_path / "src")
+    out = tmp_path / "store"
+    out.mkdir()
+    (out / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(AffectlabError, match=r"manifest\.json: unreadable JSON"):
+        prepare(src, out, 16, workers=0, progress=False)
+    with pytest.raises(AffectlabError, match=r"manifest\.json: unreadable JSON"):
+        open_store(out)

@@ -239,3 +239,9 @@ def test_a_moved_run_exports_its_own_best_checkpoint(tmp_path: Path) -> None:
     moved = Path(shutil.move(original, tmp_path / "after"))
     _run(moved, resume=True)  # finished run: exports best.ckpt again, from the moved folder
     assert (moved / "model.safetensors").is_file() and not original.exists()
+
+
+def test_a_deeply_nested_run_json_is_a_clear_error(run: Path) -> None:
+    (run / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(AffectlabError, match=r"run\.json is unreadable"):
+        _run(run, epochs=2, resume=True)

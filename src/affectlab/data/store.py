@@ -40,8 +40,8 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
         return None
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AffectlabError(f"{manifest_path}: unreadable JSON ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise AffectlabError(f"{manifest_path}: unreadable JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return None
     return manifest
@@ -54,7 +54,7 @@ def read_pending(path: str | Path) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("splits"), list):
         return None

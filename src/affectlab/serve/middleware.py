@@ -111,7 +111,7 @@ class BodyLimitMiddleware:
             raise
 
 
-#: Paths anyone may fetch without a key: the page, the liveness check and the API docs; and under OPEN_PREFIXES.
+#: Paths anyone may fetch without a key (the page, the liveness check, the API docs), and OPEN_PREFIXES.
 OPEN_PATHS: frozenset[str] = frozenset({"/", "/v1/health", "/docs", "/openapi.json", "/favicon.ico"})
 OPEN_PREFIXES: tuple[str, ...] = ("/static/",)
 

@@ -74,8 +74,10 @@ def _check_resume(out: Path, run_info: dict[str, Any]) -> None:
     if path.is_file():
         try:
             recorded.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError) as exc:
-            raise AffectlabError(f"cannot resume {out}: {path} is unreadable ({exc})") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise AffectlabError(
+                f"cannot resume {out}: {path} is unreadable ({type(exc).__name__})"
+            ) from None
     stamp = load_checkpoint_file(ckpt).get(RUN_KEY)
     if isinstance(stamp, dict):
         recorded.append((ckpt.name, stamp))
