@@ -216,3 +216,18 @@ def test_a_deeply_nested_manifest_is_a_clear_error(tmp_path: Path) -> None:
         prepare(src, out, 16, workers=0, progress=False)
     with pytest.raises(AffectlabError, match=r"manifest\.json: unreadable JSON"):
         open_store(out)
+
+
+def test_synth_overwrite_keeps_files_it_did_not_write(tmp_path: Path) -> None:
+    """`synth --overwrite` replaced the whole folder; now only what synth wrote; a foreign file stops it."""
+    from affectlab.data.synth import generate
+
+    small = {"train": 8, "val": 8, "size": 32, "workers": 1, "progress": False}
+    out = generate(tmp_path / "ds", seed=0, **small)
+    (out / "my_labels.csv").write_text("precious")
+    with pytest.raises(AffectlabError, match="my_labels.csv"):
+        generate(out, seed=1, overwrite=True, **small)
+    assert (out / "my_labels.csv").read_text() == "precious"
+    (out / "my_labels.csv").unlink()
+    generate(out, seed=1, overwrite=True, layout="folders", **small)  # another layout over the old one
+    assert sorted(p.name for p in out.iterdir()) == ["synth.json", "train", "val"]
