@@ -194,7 +194,7 @@ def test_class_folders_by_name_and_index(tmp_path: Path) -> None:
     train = report.counts["train"]
     assert (train["happy"], train["anger"], train["neutral"], train["contempt"]) == (2, 1, 1, 1)
     assert report.counts["val"]["surprise"] == 2
-    assert _rejected(report) == {"bad_label": 1}
+    assert _rejected(report) == {"bad_label": 1, "hidden_file": 1}  # .DS_Store: counted, never read
     assert "bored" in report.rejected["bad_label"].examples[0]
     split = open_split(root, "train", size=16, num_classes=7, workers=0)
     assert sorted(split.labels()["expression"].tolist()) == [0, 1, 1, 6]  # anger is 6, not alphabetical 0

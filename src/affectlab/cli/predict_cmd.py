@@ -70,10 +70,27 @@ def _print_summary(summary: Any, out: Path | None, annotate: Path | None) -> Non
     )
     for err in data["errors"]:
         typer.secho(f"  error: {err['source']}: {err['error']}", fg=typer.colors.YELLOW, err=True)
+    _print_skipped_and_notes(data)
     if out is not None:
         typer.echo(f"results: {out}")
     if annotate is not None:
         typer.echo(f"annotated: {annotate}")
+
+
+def _print_skipped_and_notes(data: dict[str, Any]) -> None:
+    """Files of the folders that were not read, and inputs used with an adjustment (only when there are)."""
+    if data["skipped"]:
+        typer.echo(f"skipped {len(data['skipped'])} file(s) of the folders that are not images or videos")
+        for item in data["skipped"][:10]:
+            typer.secho(f"  skipped: {item['source']}: {item['reason']}", fg=typer.colors.YELLOW, err=True)
+        if len(data["skipped"]) > 10:
+            typer.secho(f"  ... and {len(data['skipped']) - 10} more", fg=typer.colors.YELLOW, err=True)
+    by_note: dict[str, list[str]] = {}
+    for item in data["notes"]:
+        by_note.setdefault(item["note"], []).append(item["source"])
+    for note, sources in sorted(by_note.items()):
+        more = f" and {len(sources) - 1} more" if len(sources) > 1 else ""
+        typer.secho(f"  note: {note}: {sources[0]}{more}", err=True)
 
 
 def _run_with_progress(predictor: Any, paths: list[Path], quiet: bool, stride: int, **run: Any) -> Any:
@@ -117,7 +134,7 @@ def predict_command(
 ) -> None:
     """Predict expression, valence and arousal for every face in images, folders, videos or a webcam."""
     from affectlab.inference.options import check_device, check_outputs, make_predictor
-    from affectlab.inference.sources import collect_inputs
+    from affectlab.inference.sources import scan_inputs
 
     check_device(device)
     if webcam is None and not inputs:
@@ -138,9 +155,16 @@ def predict_command(
 
         _print_summary(run_webcam(predictor, webcam), None, None)
         return
-    paths = collect_inputs(inputs or [])
+    scan = scan_inputs(inputs or [])
     summary = _run_with_progress(
-        predictor, paths, quiet, stride, out=out, annotate_dir=annotate, detect=not no_detect
+        predictor,
+        scan.files,
+        quiet,
+        stride,
+        out=out,
+        annotate_dir=annotate,
+        detect=not no_detect,
+        skipped=scan.skipped,
     )
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -29,14 +30,39 @@ def serve(
         "--threads",
         help="CPU threads per inference, model and detector (default: physical cores / max-concurrency).",
     ),
+    header_timeout: float = typer.Option(
+        10.0, help="Seconds a client has to send a request's line and headers (past it: closed, 408)."
+    ),
+    body_timeout: float = typer.Option(
+        30.0, help="Seconds a client has to send a request's whole body once its head arrived (408)."
+    ),
+    max_connections_per_client: int = typer.Option(
+        8, help="Open connections per client address (more: 429); 0 = no cap (behind a reverse proxy)."
+    ),
+    max_idle_connections: int = typer.Option(
+        32, help="Connections without a request in progress; past it the oldest idle one is closed."
+    ),
+    max_connections: int = typer.Option(128, help="Open connections in all (past it, with none idle: 503)."),
+    api_key: str | None = typer.Option(
+        None, help="Require this key (Authorization: Bearer KEY) on the API; prefer --api-key-file."
+    ),
+    api_key_file: Path | None = typer.Option(
+        None, help="File with the accepted API key(s), one a line (or set AFFECTLAB_API_KEY)."
+    ),
+    cors_origin: list[str] = typer.Option(
+        [], help="Let browsers on this origin call the API (repeatable; CORS is off by default)."
+    ),
 ) -> None:
     """Serve a model over HTTP: POST /v1/predict, GET /v1/health, GET /v1/model, and a web page at /."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         raise AffectlabError("serving needs FastAPI and uvicorn: pip install 'affectlab[serve]'") from exc
     from affectlab.serve.app import create_app
+    from affectlab.serve.guard import ConnectionLimits
     from affectlab.serve.limits import MIB, ServeLimits
+    from affectlab.serve.middleware import read_api_keys
+    from affectlab.serve.server import build_server
 
     if not 0 < port < 65536:
         raise AffectlabError(f"--port must be between 1 and 65535, got {port}")
@@ -47,19 +73,26 @@ def serve(
         max_queue=max_queue,
         timeout_s=timeout,
     )
-    app = create_app(model, limits=limits, threads=threads)
-    typer.echo(f"affectlab serve: http://{host}:{port}/  (API docs at /docs; Ctrl+C stops)")
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        workers=1,
-        log_level="info",
-        timeout_keep_alive=5,
-        # Open connections/tasks past which uvicorn itself answers 503: a backstop behind the queue limit.
-        limit_concurrency=max(64, 4 * (max_concurrency + max_queue)),
-        server_header=False,
+    connections = ConnectionLimits(
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        max_per_client=max_connections_per_client,
+        max_idle=max_idle_connections,
+        max_connections=max_connections,
     )
+    keys = read_api_keys(
+        api_key or os.environ.get("AFFECTLAB_API_KEY"), str(api_key_file) if api_key_file else None
+    )
+    if not keys and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(
+            f"warning: serving on {host} without an API key: anyone who can reach it can use it "
+            "(--api-key-file FILE)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    app = create_app(model, limits=limits, threads=threads, api_keys=keys, cors_origins=tuple(cors_origin))
+    typer.echo(f"affectlab serve: http://{host}:{port}/  (API docs at /docs; Ctrl+C stops)")
+    build_server(app, host, port, connections=connections).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,10 @@ FORMAT = "affectlab-store"
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 REPORT = "validation_report.json"
+#: Written by ``prepare`` before its first split and removed after the manifest: an interrupted prepare.
+PENDING = ".affectlab-prepare.json"
+#: The files ``prepare`` writes in each split folder (nothing else there is affectlab's).
+SPLIT_FILES: tuple[str, ...] = ("images.npy", "labels.npz", "ids.txt")
 _SAMPLE_IMAGES = 64
 
 
@@ -37,11 +41,47 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
         return None
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AffectlabError(f"{manifest_path}: unreadable JSON ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise AffectlabError(f"{manifest_path}: unreadable JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return None
     return manifest
+
+
+def read_pending(path: str | Path) -> dict[str, Any] | None:
+    """Return the marker of an interrupted ``prepare`` at ``path`` (its split names), or None."""
+    marker = Path(path) / PENDING
+    if not marker.is_file():
+        return None
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("splits"), list):
+        return None
+    return data
+
+
+def store_entries(path: str | Path) -> dict[str, tuple[str, ...]] | None:
+    """What affectlab wrote in the folder ``path``: {top-level name: the file names inside it ((): a file)}.
+
+    Taken from the store's manifest (its listed splits) or from an interrupted ``prepare``'s marker; None when
+    ``path`` is neither a store nor an interrupted one, so that nothing else is ever taken for affectlab's.
+    """
+    listed: set[str] = set()
+    manifest = read_manifest(path)
+    if manifest is not None and isinstance(manifest.get("splits"), dict):
+        listed.update(manifest["splits"])
+    pending = read_pending(path)
+    if pending is not None:
+        listed.update(str(s) for s in pending["splits"])
+    if manifest is None and pending is None:
+        return None
+    entries: dict[str, tuple[str, ...]] = {
+        name: () for name in (MANIFEST, MANIFEST + ".tmp", REPORT, REPORT + ".tmp", PENDING)
+    }
+    entries.update({name: SPLIT_FILES for name in listed if name in SPLITS})
+    return entries
 
 
 def is_store(path: str | Path | None) -> bool:
@@ -55,7 +95,7 @@ def is_incomplete_store(path: str | Path) -> bool:
     return (
         root.is_dir()
         and not (root / MANIFEST).is_file()
-        and any((root / s / "images.npy").is_file() for s in SPLITS)
+        and (read_pending(root) is not None or any((root / s / "images.npy").is_file() for s in SPLITS))
     )
 
 

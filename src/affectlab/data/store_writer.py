@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import struct
 import time
 from datetime import UTC, datetime
@@ -23,7 +22,16 @@ from affectlab.data.readers import (
     make_policy,
     read_layout,
 )
-from affectlab.data.store import FORMAT, FORMAT_VERSION, MANIFEST, REPORT, sample_digest
+from affectlab.data.store import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    PENDING,
+    REPORT,
+    SPLIT_FILES,
+    sample_digest,
+    store_entries,
+)
 from affectlab.data.validation import (
     ContentIndex,
     CropJob,
@@ -39,8 +47,6 @@ from affectlab.preprocessing.spec import DEFAULT_MARGIN, MAX_MARGIN, MAX_SIZE, M
 
 logger = logging.getLogger(__name__)
 
-_OWNED = {MANIFEST, MANIFEST + ".tmp", REPORT, REPORT + ".tmp", *SPLITS}
-
 
 def _npy_header(shape: tuple[int, ...], length: int | None = None) -> bytes:
     """Return a version 1.0 .npy header for a C-order uint8 array, padded to ``length`` bytes."""
@@ -53,27 +59,80 @@ def _npy_header(shape: tuple[int, ...], length: int | None = None) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", length - 10) + text + b" " * pad + b"\n"
 
 
-def _claim_output(out: Path) -> None:
-    """Make ``out`` ready for a (re)build; refuse to clobber a folder that is not an affectlab store."""
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it (both absolute)."""
+    return path == folder or folder in path.parents
+
+
+def _check_apart(src: Path, out: Path, by_split: dict[str, list[Record]]) -> None:
+    """Refuse an output that is the source, lies inside it or contains it (or any of its images)."""
+    outs = {Path(os.path.abspath(out)), out.resolve()}
+    srcs = {Path(os.path.abspath(src)), src.resolve()}
+    for o in outs:
+        for s in srcs:
+            if _inside(o, s) or _inside(s, o):
+                where = (
+                    "is the source" if o == s else "is inside the source" if _inside(o, s) else "contains it"
+                )
+                raise AffectlabError(
+                    f"{out}: the store folder {where} ({src}); write the store to a folder outside the "
+                    "source dataset (prepare never writes into or around its own source)"
+                )
+    for records in by_split.values():
+        for record in records:
+            image = Path(os.path.abspath(record.path))
+            if any(_inside(image, o) for o in outs):
+                raise AffectlabError(
+                    f"{out}: the store folder holds source image {record.path} ({record.origin}); write the "
+                    "store to a folder outside the source dataset"
+                )
+
+
+def _claim_output(out: Path, splits: list[str]) -> None:
+    """Make ``out`` ready for a (re)build: a new or empty folder, or an affectlab store (its manifest or an
+    interrupted prepare's marker lists what affectlab wrote there); anything else there is refused, and only
+    the files affectlab wrote are ever removed."""
     if out.exists() and not out.is_dir():
         raise AffectlabError(f"{out}: exists and is not a folder; expected a new or previous store folder")
     out.mkdir(parents=True, exist_ok=True)
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in _OWNED)
+    present = sorted(p.name for p in out.iterdir())
+    owned = store_entries(out) if present else {}
+    if owned is None:
+        raise AffectlabError(
+            f"{out}: not empty and not an affectlab store (found {', '.join(present[:5])}); "
+            "choose a new or empty folder (prepare deletes nothing it did not write)"
+        )
+    foreign = [name for name in present if name not in owned]
+    for name in present:
+        if name in owned and owned[name] and (out / name).is_dir():
+            foreign += [
+                f"{name}/{p.name}" for p in sorted((out / name).iterdir()) if p.name not in owned[name]
+            ]
+        elif name in owned and owned[name]:
+            foreign.append(name)  # a split name that is a file: not something prepare wrote
     if foreign:
         raise AffectlabError(
-            f"{out}: not empty and not an affectlab store (found {', '.join(foreign[:5])}); "
-            "choose a new folder"
+            f"{out}: is an affectlab store but also holds {', '.join(foreign[:5])}, which affectlab did not "
+            "write; move them away or choose a new folder (prepare deletes nothing it did not write)"
         )
+    old_splits = [name for name in SPLITS if owned.get(name) and (out / name).is_dir()]
+    marker = {"format": FORMAT, "state": "writing", "splits": sorted({*splits, *old_splits})}
+    (out / PENDING).write_text(json.dumps(marker) + "\n", encoding="utf-8")
     (out / MANIFEST).unlink(missing_ok=True)  # from here on the store looks incomplete until the end
+    for name in old_splits:
+        if name not in splits:  # a split the new source lacks: its old files go, nothing else
+            for file in SPLIT_FILES:
+                (out / name / file).unlink(missing_ok=True)
+            (out / name).rmdir()
 
 
 class _SplitWriter:
     """Streams accepted images of one split into ``images.npy`` and collects their labels."""
 
     def __init__(self, folder: Path, capacity: int, size: int) -> None:
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in SPLIT_FILES:  # only the files a previous prepare wrote (checked by _claim_output)
+            (folder / name).unlink(missing_ok=True)
         self.folder, self.size, self.capacity = folder, size, capacity
         self.header_len = len(_npy_header((capacity, size, size, 3)))
         self._fh: IO[bytes] = (folder / "images.npy").open("wb")
@@ -148,6 +207,11 @@ def _write_splits(
                     writer.add(record, pixels)
             finally:
                 count = writer.close()
+            if records and not count:
+                problems.warn(
+                    f"{out_path} [{split}]",
+                    f"none of the {len(records)} images of the {split} split was usable",
+                )
             images = np.load(out_path / split / "images.npy", mmap_mode="r")
             splits[split] = {
                 "count": count,
@@ -186,8 +250,9 @@ def _manifest(
 
 def _check_room(out_path: Path, by_split: dict[str, list[Record]], size: int) -> None:
     need = sum(map(len, by_split.values())) * size * size * 3 + (1 << 20)
-    if out_path.is_dir():  # a previous store there is replaced: its space comes back
-        old = [f for s in SPLITS if (out_path / s).is_dir() for f in (out_path / s).iterdir()]
+    owned = store_entries(out_path) if out_path.is_dir() else None
+    if owned:  # a previous store there is replaced: its space comes back
+        old = [out_path / s / f for s in SPLITS if owned.get(s) for f in SPLIT_FILES]
         need -= sum(f.stat().st_size for f in old if f.is_file())
     ensure_free_space(out_path, need, "store")
 
@@ -231,11 +296,23 @@ def _write_all(
         ) from exc
 
 
+def _check_not_empty(src: Path, out: Path, splits: dict[str, Any], problems: Problems) -> None:
+    """A store without one image is an error, not a success: say why every item was skipped."""
+    if sum(s["count"] for s in splits.values()):
+        return
+    reasons = ", ".join(f"{k} {v.count}" for k, v in sorted(problems.rejected.items())) or "none counted"
+    raise AffectlabError(
+        f"{src}: no image could be used, so no store was written to {out} (skipped: {reasons}); "
+        f"run `affectlab validate {src}` for the first examples of each reason"
+    )
+
+
 def _write_manifest(out_path: Path, manifest: dict[str, Any]) -> None:
     """Write manifest.json last and atomically: from then on the store is complete."""
     tmp = out_path / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out_path / MANIFEST)
+    (out_path / PENDING).unlink(missing_ok=True)
 
 
 def prepare(
@@ -263,12 +340,14 @@ def prepare(
     workers = default_workers() if workers is None else workers
     policy, problems = make_policy(num_classes, label_map, label_mode), Problems(strict=strict)
     layout, by_split = _read_source(src_path, policy, problems)
+    _check_apart(src_path, out_path, by_split)
     _check_room(out_path, by_split, size)
-    _claim_output(out_path)
+    _claim_output(out_path, list(by_split))
     report = new_report(src_path, layout, policy, problems, True)
     started = time.perf_counter()
     splits = _write_all(out_path, by_split, report, problems, crop, workers, progress)
     seconds = time.perf_counter() - started
+    _check_not_empty(src_path, out_path, splits, problems)
     report.write_json(out_path / REPORT)
     manifest = _manifest(src_path, layout, crop, policy, problems, report)
     manifest["splits"] = splits

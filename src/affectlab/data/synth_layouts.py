@@ -47,6 +47,29 @@ def official_name(seed: int, split: str, index: int) -> str:
     return f"{1 + int(digest[:8], 16) % 1000}/{digest}.jpg"
 
 
+#: What synth writes at the top of its output folder (any layout); --overwrite removes only these.
+GENERATED: frozenset[str] = frozenset(
+    {MARKER, "synth.json", "synth.json.tmp", "train", "val", "images", "train.csv", "val.csv"}
+    | set(repackaged.SPLIT_DIRS.values())
+    | {official.LISTS_DIR, official.IMAGES_DIR}
+)
+
+
+def _remove_generated(out: Path) -> None:
+    """Remove a previous generation; refuse (deleting nothing) when the folder also holds anything else."""
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in GENERATED)
+    if foreign:
+        raise AffectlabError(
+            f"output folder {out} is not empty: besides a generated dataset it holds "
+            f"{', '.join(foreign[:5])}, which synth did not write; move them away or choose an empty folder"
+        )
+    for entry in out.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def prepare_out(out: Path, layout: str, overwrite: bool) -> None:
     """Create the output skeleton; refuse to write into a non-empty folder unless it is ours and overwrite."""
     if out.exists() and any(out.iterdir()):
@@ -54,7 +77,7 @@ def prepare_out(out: Path, layout: str, overwrite: bool) -> None:
         if not (overwrite and ours):
             hint = "pass --overwrite to replace it" if ours else "choose an empty or new folder"
             raise AffectlabError(f"output folder {out} is not empty; {hint}")
-        shutil.rmtree(out)
+        _remove_generated(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("generation in progress or interrupted; re-run with --overwrite\n")
     for split in SYNTH_SPLITS:

@@ -58,6 +58,8 @@ class ValidationReport:
     leakage: ReasonCount = field(default_factory=ReasonCount)
     #: The dataset's taxonomy (name, title, source, code -> affectlab rows) when it is not AffectNet's.
     label_map: dict[str, Any] = field(default_factory=dict)
+    #: Dataset-level problems (an empty split, ...), one line each.
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, record: Record) -> None:
         """Count one accepted record."""
@@ -128,6 +130,12 @@ class ValidationReport:
             for reason, entry in sorted(table.items()):
                 reasons.add_row(reason, str(entry.count), "\n".join(entry.examples[:3]))
             out.append(reasons)
+        if self.warnings:
+            warn = Table(title="warnings")
+            warn.add_column("problem", overflow="fold")
+            for line in self.warnings:
+                warn.add_row(line)
+            out.append(warn)
         if self.leakage.count:
             leak = Table(title="leakage: identical images in train and val (kept)")
             leak.add_column("count", justify="right")
@@ -298,6 +306,7 @@ def new_report(
         rejected=problems.rejected,
         notes=problems.notes,
         label_map=label_map,
+        warnings=problems.warnings,
     )
 
 
@@ -345,6 +354,11 @@ def validate_dataset(
                 description=f"validate {split}",
             ):
                 pass
+            if by_split[split] and not report.total(split):
+                problems.warn(
+                    f"{src} [{split}]",
+                    f"none of the {len(by_split[split])} images of the {split} split was usable",
+                )
     if report.leakage.count:
         logger.warning("%d validation image(s) also appear in train (leakage)", report.leakage.count)
     if report_path is not None:

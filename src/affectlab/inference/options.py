@@ -18,8 +18,14 @@ def check_device(device: str) -> None:
 
 def check_outputs(out: Path | None, summary: Path | None = None, annotate: Path | None = None) -> None:
     """Refuse, before any work, a results file, summary or annotation folder that cannot be written."""
+    from affectlab.inference.results import RESULT_SUFFIXES
     from affectlab.io import ensure_writable
 
+    if out is not None and str(out) != "-" and out.suffix.lower() not in RESULT_SUFFIXES:
+        raise AffectlabError(
+            f"--out {out}: unknown results format {out.suffix or '(no suffix)'!r}; expected a file ending in "
+            f"{' or '.join(RESULT_SUFFIXES)}"
+        )
     for target, what in ((out, "results file"), (summary, "summary")):
         if target is not None:
             ensure_writable(target.parent, what)

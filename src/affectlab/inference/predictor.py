@@ -197,4 +197,4 @@ class Predictor:
                 faces.append(self._result(frame, j, det, probs[k], val[k], aro[k]))
                 k += 1
             image = frame.rgb if keep_images else None
-            yield FrameResult(frame.source, frame.frame, frame.time_s, faces, image, frame.error)
+            yield FrameResult(frame.source, frame.frame, frame.time_s, faces, image, frame.error, frame.notes)

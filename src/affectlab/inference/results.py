@@ -27,6 +27,8 @@ LEADING_COLUMNS: tuple[str, ...] = (
     "score",
     "expression",
 )
+#: Results file formats, by suffix.
+RESULT_SUFFIXES: tuple[str, ...] = (".jsonl", ".csv")
 #: Output columns after the probabilities.
 TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal")
 
@@ -97,6 +99,8 @@ class FrameResult:
     faces: list[FaceResult]
     image: np.ndarray | None = None
     error: str | None = None
+    #: Decode notes (first_frame_only for an animated image, ...).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -110,9 +114,15 @@ class Summary:
     no_face: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Files of the scanned folders that were not read, with the reason (not an image or video, hidden).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (source, note) for inputs used with an adjustment, such as first_frame_only of an animated GIF.
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, result: FrameResult) -> None:
         """Count one processed image/frame."""
+        for note in result.notes:
+            self.notes.append((result.source, note))
         if result.error is not None:
             self.errors.append((result.source, result.error))
             return
@@ -129,6 +139,8 @@ class Summary:
             "faces": self.faces,
             "no_face": self.no_face,
             "errors": [{"source": s, "error": e} for s, e in self.errors],
+            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+            "notes": [{"source": s, "note": n} for s, n in self.notes],
             "seconds": round(self.seconds, 3),
             "faces_per_s": round(self.faces / self.seconds, 2) if self.seconds > 0 else None,
         }
@@ -140,7 +152,7 @@ class ResultWriter:
     def __init__(self, path: str | Path, class_names: Sequence[str]) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
-        if suffix not in (".jsonl", ".csv"):
+        if suffix not in RESULT_SUFFIXES:
             raise AffectlabError(f"output file {self.path} must end in .jsonl or .csv")
         self.columns = result_columns(class_names)
         self.format = suffix[1:]

@@ -76,6 +76,7 @@ def run_predict(
     detect: bool = True,
     stride: int = 1,
     on_result: Callable[[FrameResult], None] | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
 ) -> Summary:
     """Predict every image and video frame of `paths`, writing rows and annotations; return the counts."""
     from affectlab.io import ensure_writable
@@ -84,7 +85,7 @@ def run_predict(
         ensure_writable(Path(out).parent, "results file")
     if annotate_dir is not None:
         ensure_writable(annotate_dir, "annotated images")
-    summary = Summary(files=len(paths), videos=sum(is_video(p) for p in paths))
+    summary = Summary(files=len(paths), videos=sum(is_video(p) for p in paths), skipped=list(skipped))
     writer = ResultWriter(out, predictor.class_names) if out is not None else None
     annotator = _Annotator(annotate_dir, paths, predictor.class_names, stride) if annotate_dir else None
     start = time.perf_counter()

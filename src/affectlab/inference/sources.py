@@ -20,11 +20,13 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "Frame",
+    "InputScan",
     "collect_inputs",
     "count_frames",
     "is_video",
     "iter_frames",
     "load_image",
+    "scan_inputs",
 ]
 
 
@@ -41,18 +43,36 @@ class Frame:
     notes: tuple[str, ...] = ()
 
 
-def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively, images and videos by suffix) into a de-duplicated list.
+@dataclass
+class InputScan:
+    """The inputs to predict, and the files of the scanned folders that are not (with the reason)."""
 
-    Files in a folder with a known but unsupported image suffix (HEIC, AVIF, ...) are kept, so that each one
-    is reported as an error rather than skipped without a word.
+    files: list[Path]
+    skipped: list[tuple[str, str]]
+
+
+def scan_inputs(paths: Iterable[str | Path]) -> InputScan:
+    """Expand files and folders (recursively, images and videos by suffix) into a de-duplicated list;
+    every other file found in a folder is returned in ``skipped`` with its reason, never dropped silently.
+
+    Files with a known but unsupported image suffix (HEIC, AVIF, ...) are kept, so that each one is reported
+    as an error naming its format.
     """
     wanted = IMAGE_SUFFIXES | VIDEO_SUFFIXES | REFUSED_SUFFIXES
     found: list[Path] = []
-    for raw in paths:
+    skipped: list[tuple[str, str]] = []
+    given = list(paths)
+    for raw in given:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted))
+            for entry in sorted(p for p in path.rglob("*") if p.is_file()):
+                if entry.suffix.lower() in wanted:
+                    found.append(entry)
+                elif any(part.startswith(".") for part in entry.relative_to(path).parts):
+                    skipped.append((str(entry), "hidden file"))
+                else:
+                    suffix = entry.suffix or "(no suffix)"
+                    skipped.append((str(entry), f"not an image or video by its suffix {suffix}"))
         elif path.is_file():
             found.append(path)
         else:
@@ -60,10 +80,15 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
     unique = list(dict.fromkeys(found))
     if not unique:
         raise AffectlabError(
-            f"no images or videos found in {', '.join(str(p) for p in paths)} "
-            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})"
+            f"no images or videos found in {', '.join(str(p) for p in given)} "
+            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))}; {len(skipped)} other file(s))"
         )
-    return unique
+    return InputScan(unique, skipped)
+
+
+def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """The input files of :func:`scan_inputs` (images and videos, de-duplicated)."""
+    return scan_inputs(paths).files
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from affectlab.errors import AffectlabError
 from affectlab.serve.limits import GateFull, GateTimeout, InferenceGate, ServeLimits
-from affectlab.serve.middleware import BodyLimitMiddleware, error_response
+from affectlab.serve.middleware import ApiKeyMiddleware, BodyLimitMiddleware, error_response
 from affectlab.serve.uploads import CheckedImage, UploadError, check_upload, decode_checked
 
 if TYPE_CHECKING:
@@ -308,16 +308,22 @@ def _add_api(
         responses={
             413: {"description": "upload or image too large"},
             415: {"description": "not an image, or an image format that is not accepted"},
-            422: {"description": "empty, truncated or corrupt image; missing 'file' field"},
+            401: {"description": "an API key is required (serve --api-key-file) and was missing or wrong"},
+            422: {"description": "empty, truncated or corrupt image; missing 'file' field or more than one"},
             429: {"description": "all inference slots and the wait queue are full (see Retry-After)"},
             503: {"description": "no inference slot freed up in time (see Retry-After)"},
             504: {"description": "inference took longer than the request timeout"},
         },
     )
     async def predict(
+        request: Request,
         file: UploadFile = File(..., description="JPEG, PNG, WEBP or BMP image"),
         detect: bool = Query(True, description="find faces; false: the whole image is one (cropped) face"),
     ) -> Any:
+        files = (await request.form()).getlist("file")
+        if len(files) > 1:  # FastAPI would silently take the last one
+            detail = f"send exactly one image in the 'file' field; this request has {len(files)}"
+            return error_response(422, "multiple_files", detail)
         return await handler(file, detect)
 
 
@@ -343,11 +349,15 @@ def create_app(
     predictor: PredictorLike | None = None,
     model_info: dict[str, Any] | None = None,
     threads: int | None = None,
+    api_keys: tuple[str, ...] = (),
+    cors_origins: tuple[str, ...] = (),
 ) -> FastAPI:
     """Build the service for one model file (or an injected predictor, for tests and embedding).
 
     `threads`: CPU threads per inference (model and detector); None: the physical cores shared among the
     `limits.max_concurrency` inferences that may run at once (one each on two cores and two slots).
+    With `api_keys`, every API path but health needs one of them (`Authorization: Bearer KEY`); with
+    `cors_origins`, browsers on those origins may call the API (CORS is off by default).
     """
     from affectlab.threads import resolve_threads, threads_per_request
 
@@ -362,6 +372,18 @@ def create_app(
         lifespan=runtime.lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, max_body=limits.max_upload_bytes + MULTIPART_OVERHEAD)
+    if api_keys:
+        app.add_middleware(ApiKeyMiddleware, keys=tuple(api_keys))
+    if cors_origins:  # added last: outermost, so preflights and refusals carry the CORS headers
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            max_age=600,
+        )
     _add_error_handlers(app)
     _add_page(app)
     summary = {k: info.get(k) for k in ("architecture", "sha256", "format")}

@@ -1,4 +1,4 @@
-"""Callbacks: RNG state in checkpoints, a checkpoint on SIGTERM/Ctrl-C, and the resume hint."""
+"""Callbacks: RNG state and run facts in checkpoints, a checkpoint on SIGTERM/Ctrl-C, the resume hint."""
 
 from __future__ import annotations
 
@@ -99,3 +99,19 @@ class InterruptCheckpoint(pl.Callback):
                 self.ckpt_path,
                 self.resume_hint,
             )
+
+
+class RunStamp(pl.Callback):
+    """Write the run's facts (architecture, classes, preprocessing, dataset fingerprint) into every
+    checkpoint, so that `--resume` can check what it resumes even when run.json is gone."""
+
+    def __init__(self, run_info: dict[str, Any]) -> None:
+        self.run_info = run_info
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Add the facts under ``affectlab_run`` (plain data: loadable with weights_only=True)."""
+        from affectlab.training.checkpoint_io import RUN_KEY
+
+        checkpoint[RUN_KEY] = self.run_info

@@ -10,13 +10,18 @@ from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
 from torch import nn
 
 from affectlab.errors import AffectlabError
-from affectlab.io import ensure_writable
+from affectlab.io import ensure_free_space, ensure_writable
 from affectlab.preprocessing.spec import Preprocess
-from affectlab.training.callbacks import InterruptCheckpoint
+from affectlab.training.callbacks import InterruptCheckpoint, RunStamp
+from affectlab.training.checkpoint_io import (
+    RUN_KEY,
+    checkpoint_bytes,
+    load_checkpoint_file,
+    remove_stale_temps,
+)
 from affectlab.training.config import TrainConfig, load_config, save_config
 from affectlab.training.datamodule import AffectDataModule
 from affectlab.training.module import AffectModule, NonFiniteLossError
@@ -36,24 +41,65 @@ def _class_weights(dm: AffectDataModule, num_classes: int) -> list[float]:
     return [float(w) for w in weights]
 
 
-def _check_resume(out: Path, run_info: dict[str, Any]) -> None:
-    ckpt = out / "checkpoints" / "last.ckpt"
-    if not ckpt.is_file():
-        raise AffectlabError(f"cannot resume: {ckpt} not found (start a new run without --resume)")
-    path = out / "run.json"
-    if not path.is_file():
-        return
-    before = json.loads(path.read_text())
+def _plain(value: Any) -> Any:
+    """The JSON form of a value (tuples as lists), so run.json and a checkpoint's copy compare alike."""
+    return json.loads(json.dumps(value))
+
+
+def _compare_run(out: Path, where: str, before: dict[str, Any], run_info: dict[str, Any]) -> None:
+    """Refuse to resume when what ``where`` recorded differs from this run (arch, classes, data, ...)."""
+    before, now = _plain(before), _plain(run_info)
     for key in ("arch", "class_names", "preprocess"):
-        if before.get(key) != run_info[key]:
-            raise AffectlabError(f"cannot resume {out}: {key} was {before.get(key)!r}, now {run_info[key]!r}")
-    old, new = before.get("dataset", {}), run_info["dataset"]
+        if before.get(key) != now[key]:
+            raise AffectlabError(
+                f"cannot resume {out}: {key} was {before.get(key)!r} ({where}), now {now[key]!r}"
+            )
+    old, new = before.get("dataset", {}), now["dataset"]
     for key in ("source", "path", "manifest_sha256", "sizes"):
         if old.get(key) != new.get(key):
             raise AffectlabError(
-                f"cannot resume {out}: dataset {key} was {old.get(key)!r}, now {new.get(key)!r} "
+                f"cannot resume {out}: dataset {key} was {old.get(key)!r} ({where}), now {new.get(key)!r} "
                 "(a run resumes only on the data it started with)"
             )
+
+
+def _check_resume(out: Path, run_info: dict[str, Any]) -> None:
+    """Check that last.ckpt loads safely and belongs to this run: by run.json and by the checkpoint's own
+    record of its run (either alone suffices; a run that records neither is not resumed blindly)."""
+    ckpt = out / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise AffectlabError(f"cannot resume: {ckpt} not found (start a new run without --resume)")
+    recorded: list[tuple[str, dict[str, Any]]] = []
+    path = out / "run.json"
+    if path.is_file():
+        try:
+            recorded.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise AffectlabError(
+                f"cannot resume {out}: {path} is unreadable ({type(exc).__name__})"
+            ) from None
+    stamp = load_checkpoint_file(ckpt).get(RUN_KEY)
+    if isinstance(stamp, dict):
+        recorded.append((ckpt.name, stamp))
+    if not recorded:
+        raise AffectlabError(
+            f"cannot resume {out}: run.json is missing and {ckpt.name} does not record its run "
+            "(architecture, classes, data), so what it would continue cannot be checked; start a new run "
+            "(another --out)"
+        )
+    for where, before in recorded:
+        _compare_run(out, where, before, run_info)
+
+
+def _check_room(out: Path, module: AffectModule) -> None:
+    """Before the first epoch: room for last.ckpt and best.ckpt, one temporary copy while a checkpoint is
+    replaced, and model.safetensors; stale temp files of killed saves are removed first."""
+    folder = out / "checkpoints"
+    remove_stale_temps(out, folder)
+    per_ckpt = checkpoint_bytes(module.model)
+    missing = sum(not (folder / name).is_file() for name in ("last.ckpt", "best.ckpt"))
+    weights = sum(p.numel() * p.element_size() for p in module.model.parameters())
+    ensure_free_space(out, per_ckpt * (missing + 1) + weights + (16 << 20), "checkpoints")
 
 
 def _keep_old_csv(out: Path) -> None:
@@ -89,7 +135,7 @@ def _fit(
     hint = f"affectlab train --resume --out {out}"
     warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer`.*")
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=last if cfg.resume else None)
+        trainer.fit(module, datamodule=dm, ckpt_path=last if cfg.resume else None, weights_only=True)
     except NonFiniteLossError as exc:
         good = f"last good checkpoint: {last}" if last.exists() else "no checkpoint was written before it"
         raise AffectlabError(
@@ -112,7 +158,7 @@ def _export_best(
     from affectlab.models import ModelInfo, save_weights
     from affectlab.models.artifacts import WEIGHTS_NAME
 
-    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_checkpoint_file(best)["state_dict"]
     weights = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     module.model.load_state_dict(weights)
     info = ModelInfo(
@@ -199,6 +245,8 @@ def train(
         cfg.to_dict(), dm.class_names, class_weights=weights, model=model, preprocess=preprocess.to_dict()
     )
     callbacks, ckpt_cb, interrupt_cb = build_callbacks(cfg, out, hint)
+    callbacks.append(RunStamp(run_info))
+    _check_room(out, module)
     trainer = build_trainer(cfg, out, callbacks)
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
@@ -206,6 +254,9 @@ def train(
         (out / "run.json").write_text(json.dumps(run_info, indent=2))
     _fit(trainer, module, dm, cfg, interrupt_cb)
     if trainer.is_global_zero:
-        best = Path(ckpt_cb.best_model_path) if ckpt_cb.best_model_path else last
+        # The run folder's own best.ckpt: Lightning's best_model_path is absolute and, after the run folder
+        # was moved or copied, still names the old place (a file outside this run).
+        best = out / "checkpoints" / "best.ckpt"
+        best = best if ckpt_cb.best_model_path and best.is_file() else last
         _finish(trainer, module, dm, cfg, best, preprocess)
     return out

@@ -65,7 +65,7 @@ def detect_layout(path: str | Path) -> str:
     if is_incomplete_store(root):
         raise AffectlabError(
             f"{root} is an incomplete prepared store (no manifest.json: `affectlab prepare` was interrupted "
-            "or failed); re-run `affectlab prepare` into it"
+            "or failed); re-run `affectlab prepare SRC` into it"
         )
     for name, module in LAYOUTS.items():
         if module.matches(root):
@@ -88,7 +88,11 @@ def read_layout(
     if name not in LAYOUTS:
         raise AffectlabError(f"unknown layout {name!r}; expected one of {', '.join(LAYOUTS)}")
     records = LAYOUTS[name].read(root, policy, problems)
-    return name, {split: records[split] for split in SPLITS if split in records}
+    by_split = {split: records[split] for split in SPLITS if split in records}
+    for split, items in by_split.items():
+        if not items:  # a list file with a header and no usable row: say so, never let the split vanish
+            problems.warn(f"{root} [{split}]", f"the {split} split has no usable sample ({name} layout)")
+    return name, by_split
 
 
 def resolve_split(name: str, layout: str | None = None) -> str:

@@ -86,6 +86,8 @@ class Problems:
         self.max_examples = max_examples
         self.rejected: dict[str, ReasonCount] = {}
         self.notes: dict[str, ReasonCount] = {}
+        #: Whole-dataset problems that are not one item's (an empty split list, ...), one line each.
+        self.warnings: list[str] = []
 
     @staticmethod
     def _add(table: dict[str, ReasonCount], reason: str, example: str, limit: int) -> None:
@@ -94,12 +96,19 @@ class Problems:
         if len(entry.examples) < limit:
             entry.examples.append(example)
 
-    def reject(self, reason: str, where: str, detail: str) -> None:
-        """Count a skipped item (or raise AffectlabError naming ``where`` in strict mode)."""
-        if self.strict:
+    def reject(self, reason: str, where: str, detail: str, *, fatal: bool = True) -> None:
+        """Count a skipped item (in strict mode, unless not fatal: raise AffectlabError naming ``where``)."""
+        if self.strict and fatal:
             raise AffectlabError(f"{where}: {detail} [{reason}] (strict mode stops at the first problem)")
         logger.debug("skipping %s: %s (%s)", where, detail, reason)
         self._add(self.rejected, reason, f"{where}: {detail}", self.max_examples)
+
+    def warn(self, where: str, detail: str) -> None:
+        """Record a dataset-level problem (logged and shown in the report; an error in strict mode)."""
+        if self.strict:
+            raise AffectlabError(f"{where}: {detail} (strict mode stops at the first problem)")
+        logger.warning("%s: %s", where, detail)
+        self.warnings.append(f"{where}: {detail}")
 
     def note(self, reason: str, where: str) -> None:
         """Count an item that was kept but adjusted (converted, clipped, label marked missing, ...)."""
@@ -322,6 +331,18 @@ def build_record(
     return Record(path, split, exp, val, aro, lnd, box, source_id, origin, pixels, soft)
 
 
+def visible_entries(folder: Path, problems: Problems) -> list[Path]:
+    """The entries of ``folder`` in name order; hidden ones (``.DS_Store``, ...) are counted, not returned."""
+    entries = sorted(folder.iterdir())
+    for entry in entries:
+        if entry.name.startswith("."):
+            # Not a dataset problem (.DS_Store, editor files): counted, even in strict mode never fatal.
+            problems.reject(
+                "hidden_file", str(entry), "hidden file or folder (name starts with '.')", fatal=False
+            )
+    return [e for e in entries if not e.name.startswith(".")]
+
+
 class DuplicateGuard:
     """Rejects a source id seen before in the same split."""
 
@@ -347,14 +368,90 @@ def require_columns(header: Sequence[str] | None, required: Sequence[str], where
         )
 
 
+#: Characters one physical CSV line may have (a landmarks row is about 1.5 kB): past it, the file is refused.
+MAX_LINE = 1 << 20
+
+
+def _bounded_lines(handle: Any, csv_path: Path) -> Iterator[str]:
+    """The lines of ``handle``, each read with a size limit, so one enormous cell cannot exhaust memory."""
+    number = 0
+    while line := handle.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE:
+            raise AffectlabError(
+                f"{csv_path}:{number}: a line longer than {MAX_LINE:,} characters; expected one image per "
+                "line of a few hundred characters (is this the right file?)"
+            )
+        yield line
+
+
 @contextmanager
 def open_csv(csv_path: Path, required: Sequence[str]) -> Iterator[csv.DictReader[str]]:
-    """Open a CSV list (UTF-8, BOM or not) as a DictReader whose header has the `required` columns."""
+    """Open a CSV list (UTF-8, BOM or not) as a DictReader whose header has the `required` columns.
+
+    Lines are read with a size limit; bytes that are not UTF-8 are kept as surrogates so that
+    :func:`iter_rows` can name the line that holds them.
+    """
     try:
-        handle = csv_path.open(newline="", encoding="utf-8-sig")
+        handle = csv_path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise AffectlabError(f"{csv_path}: cannot read ({exc})") from exc
     with handle:
-        reader = csv.DictReader(handle)
-        require_columns(reader.fieldnames, required, str(csv_path))
+        reader = csv.DictReader(_bounded_lines(handle, csv_path))
+        try:
+            header = reader.fieldnames
+        except csv.Error as exc:
+            raise AffectlabError(f"{csv_path}:1: unreadable CSV header ({exc})") from None
+        require_columns(header, required, str(csv_path))
         yield reader
+
+
+def _not_utf8(row: dict[str, str]) -> str | None:
+    """The first column whose cell held bytes that are not UTF-8 (decoded as surrogates), or None."""
+    try:
+        "".join(row.values()).encode("utf-8")
+    except UnicodeEncodeError:
+        for column, cell in row.items():
+            try:
+                cell.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return f"byte 0x{ord(cell[exc.start]) - 0xDC00:02x} in column {column}"
+    return None
+
+
+def iter_rows(
+    reader: csv.DictReader[str], csv_path: Path, problems: Problems
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield (``file.csv:LINE``, row) for each well-formed row; short, long and non-UTF-8 rows are counted."""
+    columns = len(reader.fieldnames or ())
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a quoted cell past csv's field limit, ...
+            raise AffectlabError(
+                f"{csv_path}:{reader.line_num}: unreadable CSV ({exc}); expected one image per line with "
+                f"{columns} cells"
+            ) from None
+        where = f"{csv_path}:{reader.line_num}"
+        extra = row.pop(None, None)  # type: ignore[call-overload]
+        missing = [column for column, cell in row.items() if cell is None]
+        if extra is not None:
+            problems.reject(
+                "bad_row",
+                where,
+                f"{columns + len(extra)} cells, more cells than the {columns} columns of the header",
+            )
+        elif missing:
+            problems.reject(
+                "bad_row",
+                where,
+                f"{columns - len(missing)} of the {columns} columns (no {', '.join(missing)}); "
+                f"expected {columns} cells",
+            )
+        elif (bad := _not_utf8(row)) is not None:
+            problems.reject("bad_encoding", where, f"not valid UTF-8 ({bad}); save the list as UTF-8")
+        else:
+            yield where, row

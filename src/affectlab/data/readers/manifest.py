@@ -12,6 +12,7 @@ from affectlab.data.readers.base import (
     Problems,
     Record,
     build_record,
+    iter_rows,
     open_csv,
 )
 from affectlab.errors import AffectlabError
@@ -63,8 +64,7 @@ def _read_csv(
 ) -> None:
     with open_csv(csv_path, ("path",)) as reader:
         _check_label_columns(csv_path, list(reader.fieldnames or []), problems)
-        for row in reader:
-            where = f"{csv_path}:{reader.line_num}"
+        for where, row in iter_rows(reader, csv_path, problems):
             rel = (row.get("path") or "").strip()
             split = fixed_split or (row.get("split") or "train").strip().lower()
             if split in ("valid", "validation"):

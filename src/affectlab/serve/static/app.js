@@ -28,8 +28,27 @@
     statusEl.className = "status" + (kind ? " " + kind : "");
   }
 
+  // ---- API key (only when the service was started with --api-key-file) --------
+  // The key is asked for on the first 401 and kept for this tab only (sessionStorage).
+  function authHeaders() {
+    const key = sessionStorage.getItem("affectlab-api-key");
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+
+  async function apiFetch(url, options, retried) {
+    const response = await fetch(url, Object.assign({}, options, { headers: authHeaders() }));
+    if (response.status === 401 && !retried) {
+      const key = window.prompt("This service needs an API key:");
+      if (key) {
+        sessionStorage.setItem("affectlab-api-key", key.trim());
+        return apiFetch(url, options, true);
+      }
+    }
+    return response;
+  }
+
   // ---- model badge --------------------------------------------------------
-  fetch("/v1/model").then((r) => r.json()).then((m) => {
+  apiFetch("/v1/model").then((r) => r.json()).then((m) => {
     classes = m.classes || [];
     const parts = [m.architecture || "model", m.input_size ? m.input_size + " px" : null,
       classes.length ? classes.length + " classes" : null, m.detector ? "detector " + m.detector : null,
@@ -241,7 +260,7 @@
   async function predict(blob, name) {
     const form = new FormData();
     form.append("file", blob, name);
-    const response = await fetch("/v1/predict", { method: "POST", body: form });
+    const response = await apiFetch("/v1/predict", { method: "POST", body: form });
     let body = null;
     try { body = await response.json(); } catch (e) { body = null; }
     if (!response.ok) {
