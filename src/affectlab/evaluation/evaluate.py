@@ -20,6 +20,7 @@ from affectlab.errors import AffectlabError
 from affectlab.evaluation.predictions import Predictions
 from affectlab.evaluation.runner import LoadedModel, load_for_eval, pick_device, predict_split
 from affectlab.labels import check_same_classes
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ def evaluate(
     progress: bool = True,
 ) -> EvalResult:
     """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report."""
+    refuse_worker_import("evaluate")
     from affectlab.reports.evaluation_report import write_evaluation_report
     from affectlab.reports.published import official_validation
 

@@ -14,6 +14,7 @@ from affectlab.inference.results import FrameResult, ResultWriter, Summary
 from affectlab.inference.sources import is_video, iter_frames
 from affectlab.inference.video import VideoWriter
 from affectlab.preprocessing.video import video_info
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def run_predict(
     on_result: Callable[[FrameResult], None] | None = None,
 ) -> Summary:
     """Predict every image and video frame of `paths`, writing rows and annotations; return the counts."""
+    refuse_worker_import("run_predict")
     from affectlab.io import ensure_writable
 
     if out is not None:

@@ -21,6 +21,7 @@ from affectlab.training.config import TrainConfig, load_config, save_config
 from affectlab.training.datamodule import AffectDataModule
 from affectlab.training.module import AffectModule, NonFiniteLossError
 from affectlab.training.trainer import build_callbacks, build_trainer
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ def train(
     model: nn.Module | None = None,
 ) -> Path:
     """Train a multi-task affect model and return its run folder (see docs/training.md)."""
+    refuse_worker_import("train")
     cfg = load_config(config, overrides)
     out = Path(cfg.out)
     ensure_writable(out, "run folder")
