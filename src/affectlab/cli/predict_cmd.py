@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,13 +11,20 @@ from typing import Annotated, Any
 import typer
 
 from affectlab.errors import AffectlabError
+from affectlab.inference.results import error_text
 
 ModelArg = Annotated[Path, typer.Argument(help="a training run folder, a model.safetensors or an .onnx file")]
 InputsArg = Annotated[
     list[Path] | None, typer.Argument(help="image files, folders (recursive) and videos (mp4/avi/mov/mkv)")
 ]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="results file: .jsonl (one object per face) or .csv")
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="results file: .jsonl (one object per face) or .csv; - writes JSON Lines to stdout "
+        "(default: a table of the faces on the terminal)",
+    ),
 ]
 AnnotateOpt = Annotated[
     Path | None, typer.Option("--annotate", help="folder for annotated images/videos and video timelines")
@@ -47,7 +55,12 @@ SummaryOpt = Annotated[Path | None, typer.Option("--summary-json", help="also wr
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
 
 
+#: Faces shown in the terminal table; past that the table says how many more and how to get them all.
+TABLE_ROWS = 40
+
+
 def _progress() -> Any:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -56,27 +69,64 @@ def _progress() -> Any:
         MofNCompleteColumn(),
         TextColumn("{task.fields[stats]}"),
         TimeElapsedColumn(),
+        console=Console(stderr=True),
         transient=False,
     )
 
 
-def _print_summary(summary: Any, out: Path | None, annotate: Path | None) -> None:
+def _faces_table(faces: list[Any], total: int) -> Any:
+    """A rich table with one row per face: where, which face, expression (probability), valence, arousal."""
+    from rich.table import Table
+
+    sources = [str(f.source) for f in faces]
+    root = os.path.commonpath([os.path.dirname(s) for s in sources]) if len(set(sources)) > 1 else ""
+    videos = any(f.time_s is not None for f in faces)
+    table = Table(title=f"{total} face{'s' if total != 1 else ''}", title_justify="left")
+    table.add_column("source")
+    if videos:
+        table.add_column("time (s)", justify="right")
+    for name in ("face", "box x,y,w,h", "expression", "p", "valence", "arousal"):
+        table.add_column(name, justify="left" if name == "expression" else "right", no_wrap=True)
+    for f in faces:
+        name = os.path.relpath(f.source, root) if root else os.path.basename(f.source)
+        box = ",".join(f"{v:.0f}" for v in f.box)
+        p = f.probabilities.get(f.expression, float("nan"))
+        time_cell = [] if not videos else ["-" if f.time_s is None else f"{f.time_s:.2f}"]
+        table.add_row(
+            name,
+            *time_cell,
+            str(f.face),
+            box,
+            f.expression,
+            f"{p:.2f}",
+            f"{f.valence:+.2f}",
+            f"{f.arousal:+.2f}",
+        )
+    if total > len(faces):
+        table.caption = f"... and {total - len(faces)} more faces: write them all with --out FILE.jsonl|.csv"
+    return table
+
+
+def _print_summary(summary: Any, out: Path | None, annotate: Path | None, err: bool) -> None:
     data = summary.to_dict()
     rate = f"{data['faces_per_s']} faces/s" if data["faces_per_s"] is not None else "-"
     typer.echo(
         f"files {data['files']} (videos {data['videos']}), frames {data['frames']}, faces {data['faces']}, "
-        f"no face {data['no_face']}, errors {len(data['errors'])}, {data['seconds']} s, {rate}"
+        f"no face {data['no_face']}, errors {len(data['errors'])}, {data['seconds']} s, {rate}",
+        err=err,
     )
-    for err in data["errors"]:
-        typer.secho(f"  error: {err['source']}: {err['error']}", fg=typer.colors.YELLOW, err=True)
-    if out is not None:
-        typer.echo(f"results: {out}")
+    for item in data["errors"]:
+        typer.secho(f"  error: {error_text(item['source'], item['error'])}", fg=typer.colors.YELLOW, err=True)
+    if out is not None and str(out) != "-":
+        typer.echo(f"results: {out}", err=err)
     if annotate is not None:
-        typer.echo(f"annotated: {annotate}")
+        typer.echo(f"annotated: {annotate}", err=err)
 
 
-def _run_with_progress(predictor: Any, paths: list[Path], quiet: bool, stride: int, **run: Any) -> Any:
-    """run_predict with a progress bar over the expected frames (frames/s and faces/s as it goes)."""
+def _run_with_progress(
+    predictor: Any, paths: list[Path], quiet: bool, stride: int, faces: list[Any], **run: Any
+) -> tuple[Any, int]:
+    """run_predict with a progress bar on stderr; keeps the first TABLE_ROWS faces for the terminal table."""
     from affectlab.inference.runner import run_predict
     from affectlab.inference.sources import count_frames
 
@@ -89,11 +139,28 @@ def _run_with_progress(predictor: Any, paths: list[Path], quiet: bool, stride: i
         def on_result(result: Any) -> None:
             counts["frames"] += 1
             counts["faces"] += len(result.faces)
+            faces.extend(result.faces[: max(0, TABLE_ROWS - len(faces))])
             dt = max(time.perf_counter() - start, 1e-6)
             stats = f"{counts['frames'] / dt:.1f} frames/s {counts['faces'] / dt:.1f} faces/s"
             progress.update(task, advance=1, stats=stats)
 
-        return run_predict(predictor, paths, stride=stride, on_result=on_result, **run)
+        summary = run_predict(predictor, paths, stride=stride, on_result=on_result, **run)
+    return summary, counts["faces"]
+
+
+def _report(summary: Any, faces: list[Any], total: int, out: Path | None, annotate: Path | None) -> None:
+    """The per-face table (no --out), the summary (on stderr when stdout carries the results)."""
+    to_stdout = out is not None and str(out) == "-"
+    if out is None and total:
+        from rich.console import Console
+
+        Console(soft_wrap=False).print(_faces_table(faces, total))
+    elif out is None and summary.frames:
+        typer.echo(f"no face found in {summary.frames} image(s)/frame(s); try --no-detect for cropped faces")
+    _print_summary(summary, out, annotate, err=to_stdout)
+    if summary.frames == 0 and summary.errors:
+        n = len(summary.errors)
+        raise AffectlabError(f"no input could be read ({n} error{'s' if n != 1 else ''}, listed above)")
 
 
 def predict_command(
@@ -135,15 +202,16 @@ def predict_command(
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam
 
-        _print_summary(run_webcam(predictor, webcam), None, None)
+        _print_summary(run_webcam(predictor, webcam), None, None, err=False)
         return
     paths = collect_inputs(inputs or [])
-    summary = _run_with_progress(
-        predictor, paths, quiet, stride, out=out, annotate_dir=annotate, detect=not no_detect
+    faces: list[Any] = []
+    summary, total = _run_with_progress(
+        predictor, paths, quiet, stride, faces, out=out, annotate_dir=annotate, detect=not no_detect
     )
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
-    _print_summary(summary, out, annotate)
+    _report(summary, faces, total, out, annotate)
 
 
 def register(app: typer.Typer) -> None:
