@@ -9,7 +9,7 @@ import typer
 
 
 def evaluate_command(
-    ckpt: Annotated[Path, typer.Argument(help="model.safetensors or a run folder")],
+    ckpt: Annotated[Path, typer.Argument(metavar="MODEL", help="a run folder, model.safetensors or .onnx")],
     data: Annotated[str, typer.Option("--data", help="prepared store or raw dataset layout")],
     split: Annotated[str, typer.Option("--split", help="split to evaluate")] = "val",
     out: Annotated[
@@ -47,13 +47,16 @@ def compare_command(
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML recipe for training")] = None,
     overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="training config value for every arch (repeatable)")
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="training config value for every arch (repeatable)"),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("runs/compare"),
     split: Annotated[str, typer.Option("--split", help="split every model is evaluated on")] = "val",
     quick: Annotated[bool, typer.Option("--quick", help="1 epoch, fewer bootstrap/timing runs")] = False,
     device: Annotated[str, typer.Option("--device", help="evaluation device: auto, cpu, cuda")] = "auto",
-    no_timing: Annotated[bool, typer.Option("--no-timing", help="skip CPU latency/throughput")] = False,
+    timing: Annotated[
+        bool, typer.Option("--timing/--no-timing", help="measure CPU latency and throughput")
+    ] = True,
 ) -> None:
     """Train (or take) several models, evaluate them on one split, write comparison.json and a report."""
     from affectlab.evaluation.compare import compare
@@ -69,7 +72,7 @@ def compare_command(
         quick=quick,
         split=split,
         device=device,
-        timing=not no_timing,
+        timing=timing,
     )
     typer.echo(headline_table(path))
     typer.echo(f"comparison: {path}")

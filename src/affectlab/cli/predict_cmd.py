@@ -29,8 +29,11 @@ OutOpt = Annotated[
 AnnotateOpt = Annotated[
     Path | None, typer.Option("--annotate", help="folder for annotated images/videos and video timelines")
 ]
-NoDetectOpt = Annotated[
-    bool, typer.Option("--no-detect", help="inputs are already-cropped faces (whole image = one face)")
+DetectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--detect/--no-detect", help="find faces (default), or treat each image as one already-cropped face"
+    ),
 ]
 DetectorOpt = Annotated[str, typer.Option("--detector", help="face detector: retinaface, yunet, none")]
 DetectorModelOpt = Annotated[
@@ -168,7 +171,7 @@ def predict_command(
     inputs: InputsArg = None,
     out: OutOpt = None,
     annotate: AnnotateOpt = None,
-    no_detect: NoDetectOpt = False,
+    detect: DetectOpt = True,
     detector: DetectorOpt = "retinaface",
     detector_model: DetectorModelOpt = None,
     threshold: ThresholdOpt = None,
@@ -194,7 +197,7 @@ def predict_command(
         device=device,
         threads=threads,
         batch_size=batch_size,
-        detector="none" if no_detect else detector,
+        detector=detector if detect else "none",
         detector_model=detector_model,
         threshold=threshold,
         max_side=max_side,
@@ -207,7 +210,7 @@ def predict_command(
     paths = collect_inputs(inputs or [])
     faces: list[Any] = []
     summary, total = _run_with_progress(
-        predictor, paths, quiet, stride, faces, out=out, annotate_dir=annotate, detect=not no_detect
+        predictor, paths, quiet, stride, faces, out=out, annotate_dir=annotate, detect=detect
     )
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
