@@ -29,11 +29,11 @@ def _tidy(param: Any) -> None:
     """Name an argument in capitals; give a flag no value type (its metavar is what help shows)."""
     if isinstance(param, TyperArgument) and param.metavar is None:
         param.metavar = (param.name or "ARG").upper() + ("..." if param.nargs != 1 else "")
-        param.display_type_rich = _list_type(param)
+        param.display_type_rich = _list_type(param)  # type: ignore[method-assign]
     elif isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
         param.metavar = ""
     elif isinstance(param, TyperOption) and param.multiple:
-        param.display_type_rich = _list_type(param)
+        param.display_type_rich = _list_type(param)  # type: ignore[method-assign]
 
 
 class Command(TyperCommand):

@@ -93,7 +93,11 @@ def train_command(
     if resume:
         config = _resume_config(config, out)
     run_dir = train(config, sets + list(overrides or []))
-    typer.echo(f"run folder: {run_dir}")
+    from rich.console import Console
+
+    from affectlab.training.summary import summarize_run
+
+    Console(soft_wrap=False).print(summarize_run(run_dir).render())
 
 
 def register(app: typer.Typer) -> None:
