@@ -79,32 +79,39 @@ def _progress() -> Any:
 
 def _faces_table(faces: list[Any], total: int) -> Any:
     """A rich table with one row per face: where, which face, expression (probability), valence, arousal."""
+    from rich import box as boxes
     from rich.table import Table
 
     sources = [str(f.source) for f in faces]
     root = os.path.commonpath([os.path.dirname(s) for s in sources]) if len(set(sources)) > 1 else ""
     videos = any(f.time_s is not None for f in faces)
-    table = Table(title=f"{total} face{'s' if total != 1 else ''}", title_justify="left")
-    table.add_column("source")
-    if videos:
-        table.add_column("time (s)", justify="right")
-    for name in ("face", "box x,y,w,h", "expression", "p", "valence", "arousal"):
-        table.add_column(name, justify="left" if name == "expression" else "right", no_wrap=True)
+    table = Table(
+        title=f"{total} face{'s' if total != 1 else ''}",
+        title_justify="left",
+        box=boxes.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    rows = []
     for f in faces:
         name = os.path.relpath(f.source, root) if root else os.path.basename(f.source)
-        box = ",".join(f"{v:.0f}" for v in f.box)
         p = f.probabilities.get(f.expression, float("nan"))
         time_cell = [] if not videos else ["-" if f.time_s is None else f"{f.time_s:.2f}"]
-        table.add_row(
-            name,
-            *time_cell,
-            str(f.face),
-            box,
-            f.expression,
-            f"{p:.2f}",
-            f"{f.valence:+.2f}",
-            f"{f.arousal:+.2f}",
-        )
+        box_cell = ",".join(f"{v:.0f}" for v in f.box)
+        values = [str(f.face), box_cell, f.expression, f"{p:.2f}", f"{f.valence:+.2f}", f"{f.arousal:+.2f}"]
+        rows.append([name, *time_cell, *values])
+    headers = ["source", *(["t (s)"] if videos else []), "face", "box x,y,w,h", "expression", "p"]
+    headers += ["valence", "arousal"]
+    for k, header in enumerate(headers):
+        # every column but the source keeps its full width; a long source path folds instead
+        width = max([len(header)] + [len(r[k]) for r in rows])
+        justify = "left" if header in ("source", "expression") else "right"
+        if k == 0:
+            table.add_column(header, justify=justify, overflow="fold", min_width=min(width, 14))
+        else:
+            table.add_column(header, justify=justify, no_wrap=True, width=width)
+    for row in rows:
+        table.add_row(*row)
     if total > len(faces):
         table.caption = f"... and {total - len(faces)} more faces: write them all with --out FILE.jsonl|.csv"
     return table
