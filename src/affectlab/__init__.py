@@ -13,8 +13,9 @@ __version__ = "0.2.0"
 #: Public names imported on first use, so `import affectlab` stays light (no torch until needed).
 _LAZY: dict[str, str] = {
     "train": "affectlab.training",
-    "evaluate": "affectlab.evaluation",
-    "compare": "affectlab.evaluation",
+    # the defining modules: once imported, a submodule of the same name shadows the package's lazy export
+    "evaluate": "affectlab.evaluation.evaluate",
+    "compare": "affectlab.evaluation.compare",
     "Predictor": "affectlab.inference",
     "FaceResult": "affectlab.inference",
     "build_model": "affectlab.models",

@@ -67,3 +67,33 @@ def test_cli_webcam_without_camera_is_a_clear_error(cli) -> None:
 
     result = cli("--webcam", "7")
     assert isinstance(result.exception, AffectlabError) and "camera 7" in str(result.exception)
+
+
+def test_cli_without_out_prints_a_table_of_faces(cli, photo_folder: Path) -> None:
+    result = cli(photo_folder, "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    table = [line for line in result.stdout.splitlines() if "astronaut.png" in line]
+    assert len(table) == 1, result.stdout  # one face, one row, with what the model said about it
+    cells = table[0].split()
+    assert cells[0] == "astronaut.png" and cells[1] == "0" and cells[3] in AFFECTNET_CLASSES
+    assert -1 <= float(cells[5]) <= 1 and -1 <= float(cells[6]) <= 1
+    assert "predict" not in result.stdout.split("1 face")[0]  # the progress bar is on stderr
+    assert "━" in result.stderr and "broken.jpg" in result.stderr
+
+
+def test_cli_out_dash_writes_only_jsonl_to_stdout(cli, photo_folder: Path) -> None:
+    result = cli(photo_folder, "--out", "-")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["source"].endswith("astronaut.png")
+    assert "faces 1" in result.stderr and "files 3" in result.stderr
+
+
+def test_cli_exit_status_1_when_nothing_could_be_read(cli, photo_folder: Path) -> None:
+    from affectlab.errors import AffectlabError
+
+    result = cli(photo_folder / "sub" / "broken.jpg", photo_folder / "notes.txt")
+    assert isinstance(result.exception, AffectlabError)
+    assert "no input could be read (2 errors" in str(result.exception)
+    result = cli(photo_folder / "coffee.png")  # read fine, no face: not an error
+    assert result.exit_code == 0 and "no face found in 1" in result.stdout

@@ -25,6 +25,7 @@ def _register_all() -> None:
         demo_cmd,
         eval_cmd,
         export_cmd,
+        help,
         predict_cmd,
         serve_cmd,
         synth_cmd,
@@ -44,6 +45,7 @@ def _register_all() -> None:
     ]
     for module in groups:
         module.register(app)
+    help.use_for_all(app)
 
 
 def _version(value: bool) -> None:

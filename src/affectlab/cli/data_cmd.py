@@ -14,7 +14,9 @@ LABEL_MODE_HELP = "FER+ votes -> label: majority, plurality or probability (docs
 
 def validate(
     src: Path = typer.Argument(..., help="Dataset root (any supported layout) or a manifest CSV."),
-    strict: bool = typer.Option(False, "--strict", help="Stop at the first problem instead of skipping it."),
+    strict: bool = typer.Option(
+        False, "--strict/--no-strict", help="Stop at the first problem instead of skipping it."
+    ),
     num_classes: int = typer.Option(8, "--num-classes", help="8 (AffectNet) or 7 (without contempt)."),
     report: Path | None = typer.Option(None, "--report", help="Also write the report as JSON to this file."),
     workers: int | None = typer.Option(None, "--workers", help="Decoding processes (default: CPUs, max 8)."),
@@ -49,9 +51,13 @@ def prepare(
         help="Face-box margin on every side, a fraction of the box's larger side (0..1).",
     ),
     align: bool = typer.Option(
-        False, "--align", help="Rotate faces so the eyes are level (needs landmarks; recorded in the model)."
+        False,
+        "--align/--no-align",
+        help="Rotate faces so the eyes are level (needs landmarks; recorded in the model).",
     ),
-    strict: bool = typer.Option(False, "--strict", help="Stop at the first problem instead of skipping it."),
+    strict: bool = typer.Option(
+        False, "--strict/--no-strict", help="Stop at the first problem instead of skipping it."
+    ),
     num_classes: int = typer.Option(8, "--num-classes", help="8 (AffectNet) or 7 (without contempt)."),
     workers: int | None = typer.Option(None, "--workers", help="Decoding processes (default: CPUs, max 8)."),
     label_map: Path | None = typer.Option(None, "--label-map", help=LABEL_MAP_HELP),

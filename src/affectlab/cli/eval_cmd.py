@@ -11,7 +11,7 @@ UNSHARED_HELP = "classes only the model or only the data has: drop (score the sh
 
 
 def evaluate_command(
-    ckpt: Annotated[Path, typer.Argument(help="model.safetensors or a run folder")],
+    ckpt: Annotated[Path, typer.Argument(metavar="MODEL", help="a run folder, model.safetensors or .onnx")],
     data: Annotated[str, typer.Option("--data", help="prepared store or raw dataset layout")],
     split: Annotated[str, typer.Option("--split", help="split to evaluate")] = "val",
     out: Annotated[
@@ -67,7 +67,8 @@ def compare_command(
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML recipe for training")] = None,
     overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="training config value for every arch (repeatable)")
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="training config value for every arch (repeatable)"),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("runs/compare"),
     split: Annotated[
@@ -76,7 +77,9 @@ def compare_command(
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="1 epoch, fewer bootstrap/timing runs")] = False,
     device: Annotated[str, typer.Option("--device", help="evaluation device: auto, cpu, cuda")] = "auto",
-    no_timing: Annotated[bool, typer.Option("--no-timing", help="skip CPU latency/throughput")] = False,
+    timing: Annotated[
+        bool, typer.Option("--timing/--no-timing", help="measure CPU latency and throughput")
+    ] = True,
     unshared: Annotated[str, typer.Option("--unshared", help=UNSHARED_HELP)] = "drop",
 ) -> None:
     """Train (or take) several models, evaluate them on one split, write comparison.json and a report.
@@ -102,7 +105,7 @@ def compare_command(
         quick=quick,
         split=split,
         device=device,
-        timing=not no_timing,
+        timing=timing,
     )
     typer.echo(headline_table(path))
     typer.echo(f"comparison: {path}")

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from affectlab.errors import AffectlabError
+from affectlab.inference.results import error_text
 
 ModelArg = Annotated[Path, typer.Argument(help="a training run folder, a model.safetensors or an .onnx file")]
 InputsArg = Annotated[
     list[Path] | None, typer.Argument(help="image files, folders (recursive) and videos (mp4/avi/mov/mkv)")
 ]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="results file: .jsonl (one object per face) or .csv")
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="results file: .jsonl (one object per face) or .csv; - writes JSON Lines to stdout "
+        "(default: a table of the faces on the terminal)",
+    ),
 ]
 AnnotateOpt = Annotated[
     Path | None, typer.Option("--annotate", help="folder for annotated images/videos and video timelines")
 ]
-NoDetectOpt = Annotated[
-    bool, typer.Option("--no-detect", help="inputs are already-cropped faces (whole image = one face)")
+DetectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--detect/--no-detect", help="find faces (default), or treat each image as one already-cropped face"
+    ),
 ]
 DetectorOpt = Annotated[str, typer.Option("--detector", help="face detector: retinaface, yunet, none")]
 DetectorModelOpt = Annotated[
@@ -48,7 +59,12 @@ SummaryOpt = Annotated[Path | None, typer.Option("--summary-json", help="also wr
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
 
 
+#: Faces shown in the terminal table; past that the table says how many more and how to get them all.
+TABLE_ROWS = 40
+
+
 def _progress() -> Any:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -57,30 +73,74 @@ def _progress() -> Any:
         MofNCompleteColumn(),
         TextColumn("{task.fields[stats]}"),
         TimeElapsedColumn(),
+        console=Console(stderr=True),
         transient=False,
     )
 
 
-def _print_summary(summary: Any, out: Path | None, annotate: Path | None) -> None:
+def _faces_table(faces: list[Any], total: int) -> Any:
+    """A rich table with one row per face: where, which face, expression (probability), valence, arousal."""
+    from rich import box as boxes
+    from rich.table import Table
+
+    sources = [str(f.source) for f in faces]
+    root = os.path.commonpath([os.path.dirname(s) for s in sources]) if len(set(sources)) > 1 else ""
+    videos = any(f.time_s is not None for f in faces)
+    table = Table(
+        title=f"{total} face{'s' if total != 1 else ''}",
+        title_justify="left",
+        box=boxes.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    rows = []
+    for f in faces:
+        name = os.path.relpath(f.source, root) if root else os.path.basename(f.source)
+        p = f.probabilities.get(f.expression, float("nan"))
+        time_cell = [] if not videos else ["-" if f.time_s is None else f"{f.time_s:.2f}"]
+        box_cell = ",".join(f"{v:.0f}" for v in f.box)
+        values = [str(f.face), box_cell, f.expression, f"{p:.2f}", f"{f.valence:+.2f}", f"{f.arousal:+.2f}"]
+        rows.append([name, *time_cell, *values])
+    headers = ["source", *(["t (s)"] if videos else []), "face", "box x,y,w,h", "expression", "p"]
+    headers += ["valence", "arousal"]
+    for k, header in enumerate(headers):
+        # every column but the source keeps its full width; a long source path folds instead
+        width = max([len(header)] + [len(r[k]) for r in rows])
+        justify: Literal["left", "right"] = "left" if header in ("source", "expression") else "right"
+        if k == 0:
+            table.add_column(header, justify=justify, overflow="fold", min_width=min(width, 14))
+        else:
+            table.add_column(header, justify=justify, no_wrap=True, width=width)
+    for row in rows:
+        table.add_row(*row)
+    if total > len(faces):
+        table.caption = f"... and {total - len(faces)} more faces: write them all with --out FILE.jsonl|.csv"
+    return table
+
+
+def _print_summary(summary: Any, out: Path | None, annotate: Path | None, err: bool) -> None:
     data = summary.to_dict()
     rate = f"{data['faces_per_s']} faces/s" if data["faces_per_s"] is not None else "-"
     typer.echo(
         f"files {data['files']} (videos {data['videos']}), frames {data['frames']}, faces {data['faces']}, "
-        f"no face {data['no_face']}, errors {len(data['errors'])}, {data['seconds']} s, {rate}"
+        f"no face {data['no_face']}, errors {len(data['errors'])}, {data['seconds']} s, {rate}",
+        err=err,
     )
-    for err in data["errors"]:
-        typer.secho(f"  error: {err['source']}: {err['error']}", fg=typer.colors.YELLOW, err=True)
-    _print_skipped_and_notes(data)
-    if out is not None:
-        typer.echo(f"results: {out}")
+    for item in data["errors"]:
+        typer.secho(f"  error: {error_text(item['source'], item['error'])}", fg=typer.colors.YELLOW, err=True)
+    _print_skipped_and_notes(data, err)
+    if out is not None and str(out) != "-":
+        typer.echo(f"results: {out}", err=err)
     if annotate is not None:
-        typer.echo(f"annotated: {annotate}")
+        typer.echo(f"annotated: {annotate}", err=err)
 
 
-def _print_skipped_and_notes(data: dict[str, Any]) -> None:
+def _print_skipped_and_notes(data: dict[str, Any], err: bool = False) -> None:
     """Files of the folders that were not read, and inputs used with an adjustment (only when there are)."""
     if data["skipped"]:
-        typer.echo(f"skipped {len(data['skipped'])} file(s) of the folders that are not images or videos")
+        typer.echo(
+            f"skipped {len(data['skipped'])} file(s) of the folders that are not images or videos", err=err
+        )
         for item in data["skipped"][:10]:
             typer.secho(f"  skipped: {item['source']}: {item['reason']}", fg=typer.colors.YELLOW, err=True)
         if len(data["skipped"]) > 10:
@@ -93,8 +153,10 @@ def _print_skipped_and_notes(data: dict[str, Any]) -> None:
         typer.secho(f"  note: {note}: {sources[0]}{more}", err=True)
 
 
-def _run_with_progress(predictor: Any, paths: list[Path], quiet: bool, stride: int, **run: Any) -> Any:
-    """run_predict with a progress bar over the expected frames (frames/s and faces/s as it goes)."""
+def _run_with_progress(
+    predictor: Any, paths: list[Path], quiet: bool, stride: int, faces: list[Any], **run: Any
+) -> tuple[Any, int]:
+    """run_predict with a progress bar on stderr; keeps the first TABLE_ROWS faces for the terminal table."""
     from affectlab.inference.runner import run_predict
     from affectlab.inference.sources import count_frames
 
@@ -107,11 +169,28 @@ def _run_with_progress(predictor: Any, paths: list[Path], quiet: bool, stride: i
         def on_result(result: Any) -> None:
             counts["frames"] += 1
             counts["faces"] += len(result.faces)
+            faces.extend(result.faces[: max(0, TABLE_ROWS - len(faces))])
             dt = max(time.perf_counter() - start, 1e-6)
             stats = f"{counts['frames'] / dt:.1f} frames/s {counts['faces'] / dt:.1f} faces/s"
             progress.update(task, advance=1, stats=stats)
 
-        return run_predict(predictor, paths, stride=stride, on_result=on_result, **run)
+        summary = run_predict(predictor, paths, stride=stride, on_result=on_result, **run)
+    return summary, counts["faces"]
+
+
+def _report(summary: Any, faces: list[Any], total: int, out: Path | None, annotate: Path | None) -> None:
+    """The per-face table (no --out), the summary (on stderr when stdout carries the results)."""
+    to_stdout = out is not None and str(out) == "-"
+    if out is None and total:
+        from rich.console import Console
+
+        Console(soft_wrap=False).print(_faces_table(faces, total))
+    elif out is None and summary.frames:
+        typer.echo(f"no face found in {summary.frames} image(s)/frame(s); try --no-detect for cropped faces")
+    _print_summary(summary, out, annotate, err=to_stdout)
+    if summary.frames == 0 and summary.errors:
+        n = len(summary.errors)
+        raise AffectlabError(f"no input could be read ({n} error{'s' if n != 1 else ''}, listed above)")
 
 
 def predict_command(
@@ -119,7 +198,7 @@ def predict_command(
     inputs: InputsArg = None,
     out: OutOpt = None,
     annotate: AnnotateOpt = None,
-    no_detect: NoDetectOpt = False,
+    detect: DetectOpt = True,
     detector: DetectorOpt = "retinaface",
     detector_model: DetectorModelOpt = None,
     threshold: ThresholdOpt = None,
@@ -145,7 +224,7 @@ def predict_command(
         device=device,
         threads=threads,
         batch_size=batch_size,
-        detector="none" if no_detect else detector,
+        detector=detector if detect else "none",
         detector_model=detector_model,
         threshold=threshold,
         max_side=max_side,
@@ -153,22 +232,24 @@ def predict_command(
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam
 
-        _print_summary(run_webcam(predictor, webcam), None, None)
+        _print_summary(run_webcam(predictor, webcam), None, None, err=False)
         return
     scan = scan_inputs(inputs or [])
-    summary = _run_with_progress(
+    faces: list[Any] = []
+    summary, total = _run_with_progress(
         predictor,
         scan.files,
         quiet,
         stride,
+        faces,
         out=out,
         annotate_dir=annotate,
-        detect=not no_detect,
+        detect=detect,
         skipped=scan.skipped,
     )
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
-    _print_summary(summary, out, annotate)
+    _report(summary, faces, total, out, annotate)
 
 
 def register(app: typer.Typer) -> None:

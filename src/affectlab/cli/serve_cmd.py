@@ -10,6 +10,28 @@ import typer
 from affectlab.errors import AffectlabError
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse, before the model loads, an address this process cannot listen on (one `error:` line)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise AffectlabError(f"cannot listen on {host}:{port}: unknown host ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            why = {
+                errno.EADDRINUSE: "the port is already in use (another server?); choose another --port",
+                errno.EACCES: "permission denied (ports below 1024 need privileges); choose a --port >= 1024",
+                errno.EADDRNOTAVAIL: "this machine has no such address; use 127.0.0.1 or 0.0.0.0",
+            }.get(exc.errno or 0, exc.strerror or str(exc))
+            raise AffectlabError(f"cannot listen on {host}:{port}: {why}") from None
+
+
 def serve(
     model: Path = typer.Argument(
         ..., help="A training run folder, its model.safetensors, or an exported .onnx file."
@@ -66,6 +88,7 @@ def serve(
 
     if not 0 < port < 65536:
         raise AffectlabError(f"--port must be between 1 and 65535, got {port}")
+    check_port(host, port)
     limits = ServeLimits(
         max_upload_bytes=int(max_upload_mb * MIB),
         max_pixels=max_pixels,

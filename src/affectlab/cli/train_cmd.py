@@ -23,15 +23,21 @@ AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help="auto,
 DevicesOpt = Annotated[str | None, typer.Option("--devices", help="number of devices, or auto")]
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="auto, ddp, ...")]
 PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="auto, 32-true, bf16-mixed, ...")]
-CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model")]
-ResidentOpt = Annotated[bool, typer.Option("--gpu-resident", help="hold the data on the device")]
+CompileOpt = Annotated[
+    bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model (default: config)")
+]
+ResidentOpt = Annotated[
+    bool | None,
+    typer.Option("--gpu-resident/--no-gpu-resident", help="hold the data on the device (default: config)"),
+]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", help="speed.threads: torch CPU threads (default: physical cores)")
 ]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run in --out from last.ckpt")]
 SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", help="any config value: --set optim.lr=3e-4 (repeatable)")
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="any config value: --set optim.lr=3e-4 (repeatable)"),
 ]
 
 
@@ -60,8 +66,8 @@ def train_command(
     devices: DevicesOpt = None,
     strategy: StrategyOpt = None,
     precision: PrecisionOpt = None,
-    compile_model: CompileOpt = False,
-    gpu_resident: ResidentOpt = False,
+    compile_model: CompileOpt = None,
+    gpu_resident: ResidentOpt = None,
     seed: SeedOpt = None,
     threads: ThreadsOpt = None,
     resume: ResumeOpt = False,
@@ -84,14 +90,19 @@ def train_command(
         "trainer.precision": precision,
         "seed": seed,
         "speed.threads": threads,
+        "model.compile": None if compile_model is None else str(compile_model).lower(),
+        "data.gpu_resident": None if gpu_resident is None else str(gpu_resident).lower(),
+        "resume": "true" if resume else None,
     }
-    switches = {"model.compile": compile_model, "data.gpu_resident": gpu_resident, "resume": resume}
     sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
-    sets += [f"{k}=true" for k, on in switches.items() if on]
     if resume:
         config = _resume_config(config, out)
     run_dir = train(config, sets + list(overrides or []))
-    typer.echo(f"run folder: {run_dir}")
+    from rich.console import Console
+
+    from affectlab.training.summary import summarize_run
+
+    Console(soft_wrap=False).print(summarize_run(run_dir).render())
 
 
 def register(app: typer.Typer) -> None:

@@ -44,6 +44,7 @@ from affectlab.data.validation import (
 from affectlab.errors import AffectlabError
 from affectlab.io import ensure_free_space, ensure_writable, file_sha256
 from affectlab.preprocessing.spec import DEFAULT_MARGIN, MAX_MARGIN, MAX_SIZE, MIN_SIZE, PIXEL_RULES_VERSION
+from affectlab.workers import refuse_worker_import
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +334,7 @@ def prepare(
 
     Every split the layout has is written (AffectNet: train, val; RAF-DB: train, test; FER2013: all three).
     """
+    refuse_worker_import("prepare")
     crop = _crop_job(size, margin, align)
     src_path, out_path = Path(src), Path(out)
     if not (out_path.exists() and not out_path.is_dir()):  # a file there: _claim_output names the problem

@@ -34,6 +34,7 @@ from affectlab.data.synth_jobs import SPLIT_IDS, make_jobs, run_jobs
 from affectlab.data.synth_layouts import MANIFEST_HEADER, MARKER, OFFICIAL_HEADER, ListWriters, prepare_out
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES
+from affectlab.workers import refuse_worker_import
 
 __all__ = [
     "AFFECTNET_TRAIN_COUNTS",
@@ -173,6 +174,7 @@ def generate(
     overwrite: bool = False,
 ) -> Path:
     """Generate the synthetic AffectNet-shaped dataset in `layout` under `out` and return `out`."""
+    refuse_worker_import("generate_synthetic")
     out = Path(out)
     _check_args(layout, size, train, val, seed, label_noise)
     weights = _weights(class_counts)

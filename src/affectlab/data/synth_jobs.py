@@ -14,6 +14,7 @@ from affectlab.data.synth_classes import expression_for, sample_va
 from affectlab.data.synth_layouts import ImageLabels, write_image
 from affectlab.data.synth_render import degrade, encode_jpeg, render
 from affectlab.labels import AFFECTNET_CLASSES
+from affectlab.workers import OrderedPool
 
 #: Split -> the number that separates its random streams from the other split's.
 SPLIT_IDS: dict[str, int] = {"train": 0, "val": 1}
@@ -114,14 +115,10 @@ def make_jobs(
 
 
 def run_jobs(jobs: list[dict[str, Any]], workers: int) -> Iterator[ChunkResult]:
-    """Run chunks in order, in-process for one worker or on a process pool (fork where available)."""
-    if workers <= 1:
-        _init_worker()
-        yield from map(_render_chunk, jobs)
-        return
-    # fork starts fast and works from scripts without a __main__ guard, but forking a process that has
-    # loaded torch (and its thread pools) can deadlock the children: spawn then.
+    """Run chunks in order, in-process for one worker or on a process pool (fork where it is safe)."""
+    # fork starts fast and never re-imports the user's script, but forking a process that has loaded torch
+    # (and its thread pools) can deadlock the children: spawn then (the pool guards against a re-run script).
     can_fork = "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
     method = "fork" if can_fork else "spawn"
-    with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker) as pool:
-        yield from pool.imap(_render_chunk, jobs)
+    with OrderedPool(_render_chunk, workers, method=method, initializer=_init_worker, what="synth") as pool:
+        yield from pool.map(jobs)

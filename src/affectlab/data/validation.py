@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from affectlab.data.readers import (
 from affectlab.errors import AffectlabError
 from affectlab.preprocessing.decode import DEFAULT_MAX_PIXELS, ImageProblem
 from affectlab.preprocessing.faces import load_face
+from affectlab.workers import OrderedPool, refuse_worker_import
 
 logger = logging.getLogger(__name__)
 
@@ -221,10 +221,10 @@ def decode_records(
     if workers <= 1 or len(records) < 64:
         yield from map(_work, tasks)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    # spawn: safe after torch is loaded; the pool falls back to this process if its workers cannot start.
+    with OrderedPool(_work, workers, method="spawn", what="decoding images") as pool:
         for window in _windows(tasks, WINDOW):
-            yield from pool.imap(_work, window, chunksize=max(1, min(32, len(window) // (4 * workers))))
+            yield from pool.map(window, chunksize=max(1, min(32, len(window) // (4 * workers))))
 
 
 def progress_bar(enabled: bool) -> Any:
@@ -328,6 +328,7 @@ def validate_dataset(
     ``label_map`` (a YAML file or Taxonomy) says what the codes of a manifest or class folders mean;
     ``label_mode`` how FER+ votes become labels (majority, plurality, probability).
     """
+    refuse_worker_import("validate_dataset")
     policy, problems = make_policy(num_classes, label_map, label_mode), Problems(strict=strict)
     layout, by_split = read_layout(src, policy, problems)
     report = new_report(src, layout, policy, problems, check_images)

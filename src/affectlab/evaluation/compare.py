@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,7 @@ def compare(
 
     Returns the path of comparison.json; the report is in ``out/report/``.
     """
+    refuse_worker_import("compare")
     from affectlab.evaluation.evaluate import write_json
     from affectlab.reports.compare_report import write_comparison_report
 

@@ -19,6 +19,7 @@ import numpy as np
 from affectlab.errors import AffectlabError
 from affectlab.evaluation.predictions import Predictions
 from affectlab.evaluation.runner import LoadedModel, load_for_eval, pick_device, predict_split
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ def evaluate(
     ``unshared`` ("drop" or "column") says what happens to the others (see affectlab.evaluation.label_maps).
     `threads`: CPU threads for the model (torch and ONNX Runtime); None: the physical cores.
     """
+    refuse_worker_import("evaluate")
     from affectlab.reports.evaluation_report import write_evaluation_report
     from affectlab.threads import resolve_threads, set_torch_threads
 

@@ -21,6 +21,7 @@ from affectlab.errors import AffectlabError
 from affectlab.models.info import META_KEY, ModelInfo
 from affectlab.models.onnx import INPUT_NAME, OUTPUT_NAMES, external_data_locations, onnx_session
 from affectlab.preprocessing.spec import Preprocess
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 EXPORTER = "torch.onnx.export(dynamo=False) (TorchScript-based; onnxscript is not needed)"
@@ -313,6 +314,7 @@ def export_onnx(
     tolerance: float = 1e-4,
 ) -> ExportReport:
     """Export to a single-file ONNX model with affectlab metadata; check parity with ONNX Runtime."""
+    refuse_worker_import("export_onnx")
     job, out = _Job.of(weights_path_or_model, info), Path(out)
     info = job.info
     with _written_atomically(out, f"ONNX export of {info.arch} (opset {opset}) failed") as tmp:
@@ -337,6 +339,7 @@ def export_torchscript(
     tolerance: float = 1e-4,
 ) -> ExportReport:
     """Trace to a TorchScript file (outputs as in ONNX) with the info in `affectlab.json`; check parity."""
+    refuse_worker_import("export_torchscript")
     job, out = _Job.of(weights_path_or_model, info), Path(out)
     size = job.info.preprocess.size
     with (

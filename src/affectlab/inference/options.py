@@ -8,6 +8,7 @@ from typing import Any
 from affectlab.errors import AffectlabError
 from affectlab.inference.detect import DEFAULT_DETECTOR, create_detector
 from affectlab.inference.predictor import Predictor
+from affectlab.inference.results import STDOUT
 
 
 def check_device(device: str) -> None:
@@ -27,7 +28,7 @@ def check_outputs(out: Path | None, summary: Path | None = None, annotate: Path 
             f"{' or '.join(RESULT_SUFFIXES)}"
         )
     for target, what in ((out, "results file"), (summary, "summary")):
-        if target is not None:
+        if target is not None and str(target) != STDOUT:
             ensure_writable(target.parent, what)
     if annotate is not None:
         ensure_writable(annotate, "annotated images")

@@ -18,6 +18,7 @@ from affectlab.inference.sources import Frame, iter_frames, load_image
 from affectlab.preprocessing.crop import crop_faces, eyes_from_landmarks
 from affectlab.preprocessing.decode import from_array
 from affectlab.preprocessing.spec import Preprocess
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Predictor:
         cls, path: str | Path, device: str = "cpu", threads: int | None = None, **kwargs: Any
     ) -> Predictor:
         """Open a run folder, model.safetensors or .onnx file (by content) on PyTorch or ONNX Runtime."""
+        refuse_worker_import("Predictor.load")
         from affectlab.models.artifacts import open_model
 
         artifact = open_model(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ LEADING_COLUMNS: tuple[str, ...] = (
 )
 #: Results file formats, by suffix.
 RESULT_SUFFIXES: tuple[str, ...] = (".jsonl", ".csv")
+#: The results "file" that means JSON Lines on standard output.
+STDOUT = "-"
 #: Output columns after the probabilities.
 TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal")
 
@@ -103,6 +106,11 @@ class FrameResult:
     notes: tuple[str, ...] = ()
 
 
+def error_text(source: str, error: str) -> str:
+    """One skipped input's message, naming the file once."""
+    return error if source in error else f"{source}: {error}"
+
+
 @dataclass
 class Summary:
     """Counts for one predict run."""
@@ -147,22 +155,27 @@ class Summary:
 
 
 class ResultWriter:
-    """Stream rows to a .jsonl (one object per face) or .csv file, chosen by the file's suffix."""
+    """Stream rows to a .jsonl (one object per face) or .csv file, by the file's suffix; "-" is stdout."""
 
     def __init__(self, path: str | Path, class_names: Sequence[str]) -> None:
         self.path = Path(path)
+        self.columns = result_columns(class_names)
+        self.rows = 0
+        self._csv: Any = None
+        self._own_file = str(path) != STDOUT
+        if not self._own_file:  # JSON Lines on stdout, for pipes
+            self.format = "jsonl"
+            self._file: IO[str] = sys.stdout
+            return
         suffix = self.path.suffix.lower()
         if suffix not in RESULT_SUFFIXES:
-            raise AffectlabError(f"output file {self.path} must end in .jsonl or .csv")
-        self.columns = result_columns(class_names)
+            raise AffectlabError(f"output file {self.path} must end in .jsonl or .csv (or - for stdout)")
         self.format = suffix[1:]
-        self.rows = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = self.path.open("w", newline="" if self.format == "csv" else None)
+            self._file = self.path.open("w", newline="" if self.format == "csv" else None)
         except OSError as exc:
             raise AffectlabError(f"cannot write results to {self.path}: {exc}") from exc
-        self._csv: Any = None
         if self.format == "csv":
             self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
             self._csv.writeheader()
@@ -185,8 +198,11 @@ class ResultWriter:
             self.rows += 1
 
     def close(self) -> None:
-        """Flush and close the file."""
-        self._file.close()
+        """Flush and close the file (stdout is flushed, not closed)."""
+        if self._own_file:
+            self._file.close()
+        else:
+            self._file.flush()
 
     def __enter__(self) -> ResultWriter:
         return self

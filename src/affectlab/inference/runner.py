@@ -10,10 +10,11 @@ from pathlib import Path
 
 from affectlab.inference.annotate import Timeline, draw_faces, save_image
 from affectlab.inference.predictor import Predictor
-from affectlab.inference.results import FrameResult, ResultWriter, Summary
+from affectlab.inference.results import STDOUT, FrameResult, ResultWriter, Summary, error_text
 from affectlab.inference.sources import is_video, iter_frames
 from affectlab.inference.video import VideoWriter
 from affectlab.preprocessing.video import video_info
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,14 @@ def run_predict(
     on_result: Callable[[FrameResult], None] | None = None,
     skipped: Sequence[tuple[str, str]] = (),
 ) -> Summary:
-    """Predict every image and video frame of `paths`, writing rows and annotations; return the counts."""
+    """Predict every image and video frame of `paths`, writing rows and annotations; return the counts.
+
+    `out` is a .jsonl or .csv file, or "-" for JSON Lines on stdout.
+    """
+    refuse_worker_import("run_predict")
     from affectlab.io import ensure_writable
 
-    if out is not None:
+    if out is not None and str(out) != STDOUT:
         ensure_writable(Path(out).parent, "results file")
     if annotate_dir is not None:
         ensure_writable(annotate_dir, "annotated images")
@@ -94,7 +99,7 @@ def run_predict(
         for result in predictor.predict_frames(frames, detect=detect, keep_images=annotator is not None):
             summary.add(result)
             if result.error is not None:
-                log.warning("skipped %s: %s", result.source, result.error)
+                log.warning("skipped %s", error_text(result.source, result.error))
             if writer is not None:
                 writer.write(result.faces)
             if annotator is not None:

@@ -70,29 +70,27 @@ def group_table(record: dict[str, Any], group: str) -> Table:
 
 
 def per_class_table(record: dict[str, Any]) -> Table:
-    """The per-class classification report side by side: precision / recall / F1 for each model."""
+    """The per-class classification report side by side: one "P / R / F1" column per model, so that the
+    table stays as narrow as the number of models (three models: five columns)."""
     models = [m for m in record["models"] if m.get("per_class")]
-    headers = ["Class"] + [f"{m['name']} {k}" for m in models for k in ("P", "R", "F1")] + ["Support"]
+    headers = ["Class"] + [m["name"] for m in models] + ["Support"]
     classes = list(models[0]["per_class"]) if models else []
     rows, best = [], set()
     for i, cls in enumerate(classes):
-        row = [cls]
-        f1s = []
-        for m in models:
-            r = m["per_class"][cls]
-            row += [fmt(r.get("precision")), fmt(r.get("recall")), fmt(r.get("f1"))]
-            f1s.append(r.get("f1"))
-        row.append(fmt(models[0]["per_class"][cls].get("support")))
+        cells = [m["per_class"][cls] for m in models]
+        f1s = [r.get("f1") for r in cells]
+        row = [cls] + [" / ".join(fmt(r.get(k)) for k in ("precision", "recall", "f1")) for r in cells]
+        row.append(fmt(cells[0].get("support")))
         defined = [v for v in f1s if v is not None]
         if defined and len(models) > 1 and max(defined) > 0 and min(defined) < max(defined):
-            best |= {(i, 3 + 3 * k) for k, v in enumerate(f1s) if v == max(defined)}
+            best |= {(i, 1 + k) for k, v in enumerate(f1s) if v == max(defined)}
         rows.append(row)
     return Table(
         headers,
         rows,
-        caption="Per-class classification report (P = precision, R = recall)",
+        caption="Per-class precision / recall / F1 of each model",
         best=best,
-        note="★ marks the best F1 per class.",
+        note="★ marks the model with the best F1 for the class.",
     )
 
 

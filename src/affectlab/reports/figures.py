@@ -267,26 +267,75 @@ def face_grid(
     return _png(fig)
 
 
+#: Loss components: (series suffix, label, colour); train solid, validation dashed.
+_LOSS_PARTS = (
+    ("loss", "total", "#222222"),
+    ("loss_expression", "expression", _PALETTE[0]),
+    ("loss_valence", "valence", _PALETTE[1]),
+    ("loss_arousal", "arousal", _PALETTE[2]),
+)
+#: Validation metrics on the right panel: (series, label, colour).
+_CURVE_METRICS = (
+    ("val/score", "score (selects the best epoch)", "#222222"),
+    ("val/expression_accuracy", "accuracy", _PALETTE[0]),
+    ("val/expression_balanced_accuracy", "balanced accuracy", _PALETTE[4]),
+    ("val/expression_f1_macro", "macro-F1", _PALETTE[3]),
+    ("val/valence_ccc", "valence CCC", _PALETTE[1]),
+    ("val/arousal_ccc", "arousal CCC", _PALETTE[2]),
+)
+
+
+def _epoch_axis(ax: Any, epochs: Sequence[int], best: int | None, label: bool = False) -> None:
+    """Whole-number epoch ticks (1-based, as the end-of-run table counts) and the best epoch marked."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(10, max(len(epochs), 1))))
+    ax.set_xlabel("epoch")
+    if len(epochs) == 1:
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+    if best is not None:
+        ax.axvline(
+            best, color="#888", lw=0.9, ls=":", zorder=0, label=f"best epoch ({best})" if label else None
+        )
+    ax.grid(alpha=0.25)
+
+
 def training_curves(epochs: Sequence[int], series: Mapping[str, Sequence[float]]) -> bytes:
-    """Loss curves (left) and validation metrics (right) per epoch."""
+    """Losses (left: colour = task, solid = train, dashed = validation) and validation metrics (right) per
+    epoch; legends beside the plots, the best epoch (highest val/score) dotted."""
     plt = _plt()
-    losses = {k: v for k, v in series.items() if "loss" in k}
-    metric_words = ("accuracy", "f1", "ccc", "score")
-    metrics = {
-        k: v
-        for k, v in series.items()
-        if k.startswith("val/") and "loss" not in k and any(w in k for w in metric_words)
-    }
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
-    for ax, group, title in ((axes[0], losses, "Loss"), (axes[1], metrics, "Validation metrics")):
-        for k, (name, values) in enumerate(sorted(group.items())):
-            vals = np.asarray(values, dtype=float)
-            ax.plot(list(epochs), vals, marker="o", ms=3, lw=1.4, color=color(k), label=name)
-        ax.set(xlabel="epoch", title=title)
-        ax.grid(alpha=0.25)
-        if group:
-            ax.legend(fontsize=7.5, frameon=False)
-    fig.tight_layout()
+    x = [e + 1 for e in epochs]  # Lightning counts from 0; people and the end-of-run table from 1
+    score = np.asarray(series.get("val/score", []), dtype=float)
+    best = x[int(np.nanargmax(score))] if score.size and np.isfinite(score).any() else None
+    fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
+    for suffix, label, colour in _LOSS_PARTS:
+        for split, style in (("train", "-"), ("val", "--")):
+            values = series.get(f"{split}/{suffix}")
+            if values is not None:
+                ax_l.plot(
+                    x, values, ls=style, marker="o", ms=3, lw=1.4, color=colour, label=f"{split} {label}"
+                )
+    for key, label, colour in _CURVE_METRICS:
+        if key in series:
+            wide = 2.2 if key == "val/score" else 1.3
+            ax_m.plot(x, series[key], marker="o", ms=3, lw=wide, color=colour, label=label)
+    if "train/expression_accuracy" in series:
+        ax_m.plot(
+            x,
+            series["train/expression_accuracy"],
+            ls="--",
+            marker="o",
+            ms=3,
+            lw=1.1,
+            color=_PALETTE[0],
+            alpha=0.7,
+            label="train accuracy",
+        )
+    for ax, title in ((ax_l, "Loss"), (ax_m, "Metrics (validation unless marked train)")):
+        ax.set_title(title)
+        _epoch_axis(ax, x, best, label=ax is ax_m)
+        if ax.lines:
+            ax.legend(fontsize=7.5, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
 
 

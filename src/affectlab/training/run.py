@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ from affectlab.training.checkpoint_io import (
     remove_stale_temps,
 )
 from affectlab.training.config import TrainConfig, load_config, save_config
+from affectlab.training.console import best_epoch, describe_start, quiet_lightning
 from affectlab.training.datamodule import AffectDataModule
 from affectlab.training.module import AffectModule, NonFiniteLossError
+from affectlab.training.summary import check_not_finished
 from affectlab.training.trainer import apply_speed, build_callbacks, build_trainer
+from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,6 @@ def _fit(
     out = Path(cfg.out)
     last = out / "checkpoints" / "last.ckpt"
     hint = f"affectlab train --resume --out {out}"
-    warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer`.*")
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=last if cfg.resume else None, weights_only=True)
     except NonFiniteLossError as exc:
@@ -195,6 +197,7 @@ def _finish(
     cfg: TrainConfig,
     best: Path,
     preprocess: Preprocess,
+    seconds: float,
 ) -> None:
     """Export the best weights with their info and write metrics.json (rank 0 only)."""
     from affectlab.evaluation.evaluate import write_json
@@ -205,14 +208,15 @@ def _finish(
         "monitor": cfg.monitor,
         "best_score": None if score is None else float(score),
         "best_checkpoint": best.name,
+        "best_epoch": best_epoch(best),
         "epochs_trained": trainer.current_epoch,
+        "train_seconds": round(seconds, 1),
         "global_step": trainer.global_step,
         "skipped_steps": module.skipped_steps,
         "dataset": dm.fingerprint(),
     }
     info = _export_best(module, best, out, preprocess, meta)
     write_json(out / "metrics.json", _final_metrics(module, info, dm, cfg, trainer.strategy.root_device))
-    log.info("run folder: %s (best %s = %s)", out, cfg.monitor, meta["best_score"])
 
 
 def train(
@@ -224,6 +228,7 @@ def train(
     model: nn.Module | None = None,
 ) -> Path:
     """Train a multi-task affect model and return its run folder (see docs/training.md)."""
+    refuse_worker_import("train")
     cfg = load_config(config, overrides)
     out = Path(cfg.out)
     ensure_writable(out, "run folder")
@@ -238,6 +243,7 @@ def train(
     run_info = _run_info(cfg, dm, preprocess)
     run_info["speed"] = speed
     if cfg.resume:
+        check_not_finished(out, cfg.trainer.max_epochs)
         _check_resume(out, run_info)
         _keep_old_csv(out)
     weights = _class_weights(dm, len(dm.class_names)) if cfg.loss.class_weights == "balanced" else None
@@ -247,16 +253,19 @@ def train(
     callbacks, ckpt_cb, interrupt_cb = build_callbacks(cfg, out, hint)
     callbacks.append(RunStamp(run_info))
     _check_room(out, module)
-    trainer = build_trainer(cfg, out, callbacks)
-    if trainer.is_global_zero:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        (out / "run.json").write_text(json.dumps(run_info, indent=2))
-    _fit(trainer, module, dm, cfg, interrupt_cb)
+    with quiet_lightning():
+        trainer = build_trainer(cfg, out, callbacks)
+        if trainer.is_global_zero:
+            out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, out / "config.yaml")
+            (out / "run.json").write_text(json.dumps(run_info, indent=2))
+            describe_start(trainer, cfg, module, run_info)
+        started = time.perf_counter()
+        _fit(trainer, module, dm, cfg, interrupt_cb)
     if trainer.is_global_zero:
         # The run folder's own best.ckpt: Lightning's best_model_path is absolute and, after the run folder
         # was moved or copied, still names the old place (a file outside this run).
         best = out / "checkpoints" / "best.ckpt"
         best = best if ckpt_cb.best_model_path and best.is_file() else last
-        _finish(trainer, module, dm, cfg, best, preprocess)
+        _finish(trainer, module, dm, cfg, best, preprocess, time.perf_counter() - started)
     return out

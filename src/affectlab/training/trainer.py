@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from affectlab.training.callbacks import InterruptCheckpoint, RngState
 from affectlab.training.checkpoint_io import AtomicCheckpointIO
 from affectlab.training.config import TrainConfig
+from affectlab.training.console import EpochLog
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,18 @@ def resolve_precision(cfg: TrainConfig, on_cpu: bool) -> str:
 
 
 def progress_bar(kind: str) -> pl.Callback | None:
-    """The progress bar callback for `trainer.progress_bar` (None: no bar)."""
+    """The progress bar callback for `trainer.progress_bar` (None: no bar), drawn on stderr.
+
+    Without a terminal ("auto" into a log file) a bar is a stream of carriage returns: `EpochLog`'s one line
+    per epoch is added instead (`build_callbacks`).
+    """
     if kind == "none":
         return None
-    if kind == "rich" or (kind == "auto" and sys.stdout.isatty()):
-        return RichProgressBar()
-    return TQDMProgressBar(refresh_rate=1 if sys.stdout.isatty() else 20)
+    if kind == "rich" or (kind == "auto" and sys.stderr.isatty()):
+        return RichProgressBar(console_kwargs={"stderr": True})
+    if kind == "tqdm":
+        return TQDMProgressBar(refresh_rate=1 if sys.stdout.isatty() else 20)
+    return None
 
 
 def build_callbacks(
@@ -105,8 +112,7 @@ def build_callbacks(
             EarlyStopping(cfg.monitor, patience=cfg.trainer.early_stopping_patience, mode=cfg.monitor_mode)
         )
     bar = progress_bar(cfg.trainer.progress_bar)
-    if bar is not None:
-        callbacks.append(bar)
+    callbacks.append(bar if bar is not None else EpochLog(cfg.monitor, cfg.monitor_mode))
     return callbacks, ckpt_cb, interrupt_cb
 
 
@@ -138,6 +144,7 @@ def build_trainer(cfg: TrainConfig, out: Path, callbacks: list[pl.Callback]) -> 
         enable_progress_bar=any(isinstance(c, (RichProgressBar, TQDMProgressBar)) for c in callbacks),
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
+        enable_model_summary=False,  # affectlab logs the model and data in one line (training.console)
         default_root_dir=out,
         plugins=[AtomicCheckpointIO()],
     )
