@@ -31,7 +31,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _model(n: int, seed: int, classes: int = 8, sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Labels drawn from softmax(z) (a perfectly calibrated model) and its probabilities sharpened by `sharpen`."""
+    """Labels drawn from softmax(z) (a calibrated model) and its probabilities sharpened by `sharpen`."""
     rng = np.random.default_rng(seed)
     z = rng.normal(0, 1.5, size=(n, classes))
     p = _softmax(z)

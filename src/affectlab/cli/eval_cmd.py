@@ -21,11 +21,24 @@ def evaluate_command(
     n_boot: Annotated[
         int, typer.Option("--bootstrap", help="bootstrap resamples for 95% CIs (0: none)")
     ] = 1000,
+    calibration: Annotated[
+        bool, typer.Option("--calibration/--no-calibration", help="apply the model's temperature scaling")
+    ] = True,
 ) -> None:
     """Evaluate a model on a split: metrics.json plus report.md and a self-contained report.html."""
     from affectlab.evaluation.evaluate import evaluate
 
-    result = evaluate(ckpt, data, split, out, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot)
+    result = evaluate(
+        ckpt,
+        data,
+        split,
+        out,
+        tta=tta,
+        batch_size=batch_size,
+        device=device,
+        n_boot=n_boot,
+        calibrated=calibration,
+    )
     m = result.metrics
     parts = [
         f"{k.split('_', 1)[1] if k.startswith('expression') else k} {m[k]:.4f}"

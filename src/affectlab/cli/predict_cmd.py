@@ -45,6 +45,17 @@ WebcamOpt = Annotated[
 ]
 SummaryOpt = Annotated[Path | None, typer.Option("--summary-json", help="also write the run summary as JSON")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+ExplainOpt = Annotated[
+    Path | None, typer.Option("--explain", help="folder for Grad-CAM panels per face (PyTorch models)")
+]
+UncertainOpt = Annotated[
+    float | None,
+    typer.Option("--uncertain-below", help="expression 'uncertain' below this top probability (0: never)"),
+]
+CalibratedOpt = Annotated[
+    bool, typer.Option("--calibration/--no-calibration", help="apply the model's temperature scaling")
+]
+LogitsOpt = Annotated[bool, typer.Option("--logits", help="also write the raw logits (logit_<class>)")]
 
 
 def _progress() -> Any:
@@ -60,7 +71,9 @@ def _progress() -> Any:
     )
 
 
-def _print_summary(summary: Any, out: Path | None, annotate: Path | None) -> None:
+def _print_summary(
+    summary: Any, out: Path | None, annotate: Path | None, explain: Path | None = None
+) -> None:
     data = summary.to_dict()
     rate = f"{data['faces_per_s']} faces/s" if data["faces_per_s"] is not None else "-"
     typer.echo(
@@ -73,6 +86,8 @@ def _print_summary(summary: Any, out: Path | None, annotate: Path | None) -> Non
         typer.echo(f"results: {out}")
     if annotate is not None:
         typer.echo(f"annotated: {annotate}")
+    if explain is not None:
+        typer.echo(f"explanations: {explain}")
 
 
 def _run_with_progress(predictor: Any, paths: list[Path], quiet: bool, stride: int, **run: Any) -> Any:
@@ -113,6 +128,10 @@ def predict_command(
     webcam: WebcamOpt = None,
     summary_json: SummaryOpt = None,
     quiet: QuietOpt = False,
+    explain: ExplainOpt = None,
+    uncertain_below: UncertainOpt = None,
+    calibration: CalibratedOpt = True,
+    logits: LogitsOpt = False,
 ) -> None:
     """Predict expression, valence and arousal for every face in images, folders, videos or a webcam."""
     from affectlab.inference.options import check_device, check_outputs, make_predictor
@@ -131,6 +150,9 @@ def predict_command(
         detector_model=detector_model,
         threshold=threshold,
         max_side=max_side,
+        calibrated=calibration,
+        uncertain_below=uncertain_below,
+        keep_logits=logits,
     )
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam
@@ -139,11 +161,18 @@ def predict_command(
         return
     paths = collect_inputs(inputs or [])
     summary = _run_with_progress(
-        predictor, paths, quiet, stride, out=out, annotate_dir=annotate, detect=not no_detect
+        predictor,
+        paths,
+        quiet,
+        stride,
+        out=out,
+        annotate_dir=annotate,
+        detect=not no_detect,
+        explain_dir=explain,
     )
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
-    _print_summary(summary, out, annotate)
+    _print_summary(summary, out, annotate, explain)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,11 @@ def serve(
         16, help="Requests that may wait for a slot; past that: 429 with Retry-After."
     ),
     timeout: float = typer.Option(30.0, help="Seconds per request, queueing included (past it: 504)."),
+    uncertain_below: float | None = typer.Option(
+        None, help="Expression 'uncertain' below this top probability (default: the model's; 0: never)."
+    ),
+    calibration: bool = typer.Option(True, help="Apply the model's temperature scaling."),
+    logits: bool = typer.Option(False, help="Also return each face's raw logits."),
 ) -> None:
     """Serve a model over HTTP: POST /v1/predict, GET /v1/health, GET /v1/model, and a web page at /."""
     try:
@@ -42,7 +47,8 @@ def serve(
         max_queue=max_queue,
         timeout_s=timeout,
     )
-    app = create_app(model, limits=limits)
+    options = {"calibrated": calibration, "uncertain_below": uncertain_below, "keep_logits": logits}
+    app = create_app(model, limits=limits, predictor_options=options)
     typer.echo(f"affectlab serve: http://{host}:{port}/  (API docs at /docs; Ctrl+C stops)")
     uvicorn.run(
         app,

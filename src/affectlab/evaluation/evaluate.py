@@ -44,6 +44,8 @@ class EvalResult:
     official_reason: str
     info: dict[str, Any] = field(default_factory=dict)
     loaded: LoadedModel | None = None
+    #: The metrics.json ``calibration`` part: what was applied, uncalibrated numbers, abstention.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
 
 def score(pred: Predictions, n_boot: int = N_BOOT, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -138,10 +140,16 @@ def evaluate_model(
     device: str = "auto",
     n_boot: int = N_BOOT,
     progress: bool = False,
+    calibrated: bool = True,
 ) -> tuple[Predictions, dict[str, Any], dict[str, Any], float]:
-    """Run a loaded model over an opened split and score it: (predictions, metrics, intervals, seconds)."""
+    """Run a loaded model over an opened split and score it: (predictions, metrics, intervals, seconds).
+
+    The probabilities are calibrated by the model's temperature, if it has one, unless ``calibrated=False``.
+    """
     started = time.perf_counter()
-    pred = predict_split(loaded, split, tta=tta, batch_size=batch_size, device=device, progress=progress)
+    pred = predict_split(
+        loaded, split, tta=tta, batch_size=batch_size, device=device, progress=progress, calibrated=calibrated
+    )
     seconds = time.perf_counter() - started
     metrics, ci = score(pred, n_boot)
     return pred, metrics, ci, seconds
@@ -159,15 +167,24 @@ def evaluate(
     run_dir: str | Path | None = None,
     n_boot: int = N_BOOT,
     progress: bool = True,
+    calibrated: bool = True,
 ) -> EvalResult:
     """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report."""
+    from affectlab.evaluation.calibrate import calibration_facts
     from affectlab.reports.evaluation_report import write_evaluation_report
     from affectlab.reports.published import official_validation
 
     loaded = load_for_eval(weights, run_dir)
     face_split = open_data(data, split, loaded)
     pred, metrics, ci, seconds = evaluate_model(
-        loaded, face_split, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot, progress=progress
+        loaded,
+        face_split,
+        tta=tta,
+        batch_size=batch_size,
+        device=device,
+        n_boot=n_boot,
+        progress=progress,
+        calibrated=calibrated,
     )
     official, reason = official_validation(data, split, len(loaded.class_names))
     out_dir = Path(out) if out is not None else default_out(loaded, split)
@@ -188,11 +205,15 @@ def evaluate(
         tta=tta,
         device=str(pick_device(device)),
         seconds=round(seconds, 3),
+        calibration=calibration_facts(loaded, pred, data, split, calibrated),
     )
     pred.save(out_dir / "predictions.npz")
     metrics_path = out_dir / "metrics.json"
     write_json(metrics_path, record)
-    md, html = write_evaluation_report(record, face_split, pred, out_dir / "report")
+    from affectlab.inference.saliency import explain_fn
+
+    explain = explain_fn(loaded.model, loaded.preprocess, str(pick_device(device)))
+    md, html = write_evaluation_report(record, face_split, pred, out_dir / "report", explain)
     log.info("evaluation written to %s (report: %s)", out_dir, html)
     return EvalResult(
         out=out_dir,
@@ -206,4 +227,5 @@ def evaluate(
         official_reason=reason,
         info=record["model"],
         loaded=loaded,
+        calibration=record["calibration"],
     )

@@ -39,7 +39,7 @@ def draw_faces(rgb: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
         x, y, w, h = (round(v) for v in face.box)
         colour = _colour(face)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2 * unit)
-        label = f"{face.expression} {face.probabilities.get(face.expression, 0.0):.2f}"
+        label = f"{face.expression} {max(face.probabilities.values(), default=0.0):.2f}"  # top probability
         scale = 0.5 * unit
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, unit)
         ty = y - 4 * unit if y - th - base - 4 * unit >= 0 else min(height - base, y + h + th + 4 * unit)

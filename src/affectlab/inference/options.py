@@ -37,10 +37,14 @@ def make_predictor(
     detector_model: Path | None = None,
     threshold: float | None = None,
     max_side: int | None = None,
+    calibrated: bool = True,
+    uncertain_below: float | None = None,
+    keep_logits: bool = False,
 ) -> Predictor:
     """Build the detector (options left None keep its defaults) and load the model with it.
 
-    Crop size, margin and eye alignment come from the model file: they are how it was trained.
+    Crop size, margin and eye alignment come from the model file: they are how it was trained; so are its
+    calibration and abstention threshold (``calibrated=False`` / ``uncertain_below`` override them).
     """
     options: dict[str, Any] = {"device": device}
     for key, value in (
@@ -51,4 +55,13 @@ def make_predictor(
         if value is not None:
             options[key] = value
     det = create_detector(detector, **options)
-    return Predictor.load(model, device=device, threads=threads, detector=det, batch_size=batch_size)
+    return Predictor.load(
+        model,
+        device=device,
+        threads=threads,
+        detector=det,
+        batch_size=batch_size,
+        calibrated=calibrated,
+        uncertain_below=uncertain_below,
+        keep_logits=keep_logits,
+    )

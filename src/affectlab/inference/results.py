@@ -28,12 +28,15 @@ LEADING_COLUMNS: tuple[str, ...] = (
     "expression",
 )
 #: Output columns after the probabilities.
-TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal")
+TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal", "uncertain")
+#: The `expression` of a face whose top probability is below the abstention threshold.
+UNCERTAIN = "uncertain"
 
 
-def result_columns(class_names: Sequence[str]) -> list[str]:
-    """Return the documented output columns for a model's class names."""
-    return [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS]
+def result_columns(class_names: Sequence[str], logits: bool = False) -> list[str]:
+    """Return the documented output columns for a model's class names (`logit_<class>` last, when kept)."""
+    extra = [f"logit_{name}" for name in class_names] if logits else []
+    return [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS, *extra]
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,14 @@ class FaceResult:
     probabilities: dict[str, float]
     valence: float
     arousal: float
+    #: True when the top probability is below the abstention threshold (`expression` is then "uncertain").
+    uncertain: bool = False
+    #: Raw, uncalibrated expression logits {class: z}, when the predictor keeps them.
+    logits: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (box as [x, y, w, h], probabilities as {class: p})."""
+        extra = {"logits": dict(self.logits)} if self.logits is not None else {}
         return {
             "source": self.source,
             "frame": self.frame,
@@ -64,6 +72,8 @@ class FaceResult:
             "probabilities": dict(self.probabilities),
             "valence": self.valence,
             "arousal": self.arousal,
+            "uncertain": self.uncertain,
+            **extra,
         }
 
     def to_row(self) -> dict[str, Any]:
@@ -84,6 +94,9 @@ class FaceResult:
         row.update({f"prob_{name}": round(p, 6) for name, p in self.probabilities.items()})
         row["valence"] = round(self.valence, 6)
         row["arousal"] = round(self.arousal, 6)
+        row["uncertain"] = self.uncertain
+        if self.logits is not None:
+            row.update({f"logit_{name}": round(z, 6) for name, z in self.logits.items()})
         return row
 
 
@@ -97,6 +110,8 @@ class FrameResult:
     faces: list[FaceResult]
     image: np.ndarray | None = None
     error: str | None = None
+    #: Each face's model-input crop (uint8 S x S x 3), when the predictor was asked to keep them.
+    crops: list[np.ndarray] | None = None
 
 
 @dataclass
@@ -137,12 +152,12 @@ class Summary:
 class ResultWriter:
     """Stream rows to a .jsonl (one object per face) or .csv file, chosen by the file's suffix."""
 
-    def __init__(self, path: str | Path, class_names: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, class_names: Sequence[str], logits: bool = False) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in (".jsonl", ".csv"):
             raise AffectlabError(f"output file {self.path} must end in .jsonl or .csv")
-        self.columns = result_columns(class_names)
+        self.columns = result_columns(class_names, logits)
         self.format = suffix[1:]
         self.rows = 0
         try:

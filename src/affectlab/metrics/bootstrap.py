@@ -140,7 +140,7 @@ def indistinguishable(ci_a: Sequence[float | None], ci_b: Sequence[float | None]
 def _expression_stats(
     y: np.ndarray, pred: np.ndarray, c: int, idx: np.ndarray, calibration: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Return each CI expression and calibration metric for every resample row of idx (NaN where undefined)."""
+    """Each CI expression and calibration metric for every resample row of idx (NaN where undefined)."""
     boots = idx.shape[0]
     flat = (np.arange(boots)[:, None] * (c * c) + y[idx] * c + pred[idx]).ravel()
     cm = np.bincount(flat, minlength=boots * c * c).reshape(boots, c, c)

@@ -49,12 +49,12 @@ class PredictorLike(Protocol):
 
 
 def load_predictor(
-    model_path: str | Path, threads: int | None = None
+    model_path: str | Path, threads: int | None = None, options: dict[str, Any] | None = None
 ) -> tuple[PredictorLike, dict[str, Any]]:
     """Load a model (run folder, safetensors weights or ONNX) and describe it for `GET /v1/model`."""
     from affectlab.serve.model_info import describe_model, open_predictor
 
-    predictor = open_predictor(model_path, threads)
+    predictor = open_predictor(model_path, threads, **(options or {}))
     return predictor, describe_model(predictor)
 
 
@@ -322,13 +322,16 @@ def _add_api(
 
 
 def _resolve_model(
-    model_path: str | Path | None, predictor: PredictorLike | None, model_info: dict[str, Any] | None
+    model_path: str | Path | None,
+    predictor: PredictorLike | None,
+    model_info: dict[str, Any] | None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[PredictorLike, dict[str, Any]]:
     """The predictor to serve (loaded from `model_path` unless injected) and its description."""
     if predictor is None:
         if model_path is None:
             raise AffectlabError("create_app needs a model path or a predictor")
-        predictor, info = load_predictor(model_path)
+        predictor, info = load_predictor(model_path, options=options)
         model_info = {**info, **(model_info or {})}
     return predictor, dict(model_info or {"architecture": "unknown"})
 
@@ -339,10 +342,14 @@ def create_app(
     limits: ServeLimits | None = None,
     predictor: PredictorLike | None = None,
     model_info: dict[str, Any] | None = None,
+    predictor_options: dict[str, Any] | None = None,
 ) -> FastAPI:
-    """Build the service for one model file (or an injected predictor, for tests and embedding)."""
+    """Build the service for one model file (or an injected predictor, for tests and embedding).
+
+    ``predictor_options`` go to Predictor.load: calibrated, uncertain_below, keep_logits.
+    """
     limits = limits or ServeLimits()
-    active_predictor, info = _resolve_model(model_path, predictor, model_info)
+    active_predictor, info = _resolve_model(model_path, predictor, model_info, predictor_options)
     runtime = _Runtime(limits)
     app = FastAPI(
         title="affectlab",

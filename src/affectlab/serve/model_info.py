@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 
-def open_predictor(path: str | Path, threads: int | None = None) -> Any:
+def open_predictor(path: str | Path, threads: int | None = None, **options: Any) -> Any:
     """Load a Predictor for a run folder, weights or ONNX file and build its detector now (fail at start)."""
     from affectlab.inference.predictor import Predictor
 
-    predictor = Predictor.load(path, threads=threads)
+    predictor = Predictor.load(path, threads=threads, **options)
     _ = predictor.detector
     return predictor
 
@@ -29,4 +29,6 @@ def describe_model(predictor: Any) -> dict[str, Any]:
         "file": artifact.path.name,
         "sha256": artifact.sha256,
         "size_bytes": artifact.path.stat().st_size,
+        "calibration": predictor.calibration.to_dict() if predictor.calibration is not None else None,
+        "uncertain_below": predictor.uncertain_below,
     }
