@@ -15,6 +15,7 @@ _LAZY: dict[str, str] = {
     "train": "affectlab.training",
     "evaluate": "affectlab.evaluation",
     "compare": "affectlab.evaluation",
+    "calibrate": "affectlab.evaluation",
     "Predictor": "affectlab.inference",
     "FaceResult": "affectlab.inference",
     "build_model": "affectlab.models",

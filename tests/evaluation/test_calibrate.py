@@ -111,6 +111,11 @@ def test_guard_refuses_the_reported_split_and_force_warns(
     with pytest.raises(AffectlabError, match="refusing to calibrate on split 'selection'"):
         calibrate(run, oc.splits(), "selection", report_split="selection")
     assert (run / "model.safetensors").read_bytes() == original  # refused before anything was written
+    other = {"val": oc.splits()["selection"]}  # another dataset's 'val' is held-out data
+    held_out = calibrate(run, other, "val", report_data=oc.splits(), n_boot=0)
+    assert not held_out.record["warnings"] and held_out.record["report"]["split"] == "val"
+    assert "before" in held_out.record["report"]
+    uncalibrate(run)
     result = calibrate(run, oc.splits(), "val", force=True, n_boot=0)
     assert "REPORTED SPLIT" in caplog.text and result.record["warnings"]
     assert result.calibration.fitted_on["forced"] is True

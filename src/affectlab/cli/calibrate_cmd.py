@@ -54,6 +54,10 @@ def calibrate_command(
     report_split: Annotated[
         str, typer.Option("--report-split", help="the split you report; refused as --split without --force")
     ] = "val",
+    report_data: Annotated[
+        str | None,
+        typer.Option("--report-data", help="the dataset holding the reported split (default: --data)"),
+    ] = None,
     method: Annotated[
         str,
         typer.Option("--method", help="temperature (one T, keeps the argmax) or vector (one T per class)"),
@@ -93,6 +97,7 @@ def calibrate_command(
         split,
         method=method,
         report_split=report_split,
+        report_data=report_data,
         force=force,
         uncertain_below=uncertain_below,
         coverage=coverage,

@@ -89,16 +89,20 @@ def _threshold(y: np.ndarray, probs: np.ndarray, coverage: float | None, below: 
     return float(conf[int(np.ceil(coverage * conf.size)) - 1])
 
 
-def check_split_choice(split: str, report_split: str, force: bool) -> list[str]:
-    """Refuse to fit on the reported split unless forced; return the warnings to show."""
+def check_split_choice(
+    split: str, report_split: str, force: bool, data: Any = None, report_data: Any = None
+) -> list[str]:
+    """Refuse to fit on the reported split (same data, same split) unless forced; return the warnings."""
     warnings = []
-    if split == report_split:
+    same = report_data is None or report_data is data or same_data(data, report_data)
+    if split == report_split and same:
         if not force:
             raise AffectlabError(
                 f"refusing to calibrate on split {split!r}: it is the split you report (--report-split "
                 f"{report_split}), so its ECE and NLL would come out optimistic. Fit on held-out data the "
-                "model was not selected on (e.g. --split selection when the data has one), or pass --force "
-                "if you know what you are doing"
+                "model was not selected on (e.g. --split selection when the data has one, or another "
+                "dataset's split with --report-data naming the reported one), or pass --force if you know "
+                "what you are doing"
             )
         warnings.append(
             f"CALIBRATING ON THE REPORTED SPLIT {split!r} (--force): its calibration numbers are now "
@@ -110,6 +114,11 @@ def check_split_choice(split: str, report_split: str, force: bool) -> list[str]:
             "than on new faces, so the temperature will come out too low"
         )
     return warnings
+
+
+def _describe(data: Any) -> str:
+    """A dataset argument as recorded: its resolved path, or that it was given in memory."""
+    return str(Path(data).resolve()) if isinstance(data, str | Path) else "in-memory splits"
 
 
 @dataclass
@@ -171,6 +180,7 @@ def calibrate(
     *,
     method: str = "temperature",
     report_split: str = "val",
+    report_data: Any = None,
     force: bool = False,
     uncertain_below: float | None = None,
     coverage: float | None = None,
@@ -178,13 +188,18 @@ def calibrate(
     batch_size: int = 128,
     n_boot: int = 1000,
 ) -> CalibrationResult:
-    """Fit temperature scaling on `split`, store it in the model file, report before/after on the other."""
+    """Fit temperature scaling on `split`, store it in the model file, report before/after on the other.
+
+    ``report_data`` (default: ``data``) holds ``report_split``, the split whose numbers are reported.
+    """
     from affectlab.evaluation.evaluate import write_json
     from affectlab.evaluation.runner import load_for_eval
     from affectlab.inference.backends import probabilities
     from affectlab.models.weights import replace_info
 
-    warnings = check_split_choice(split, report_split, force)
+    report_data = data if report_data is None else report_data
+    warnings = check_split_choice(split, report_split, force, data, report_data)
+    forced = bool(warnings) and split == report_split
     loaded = load_for_eval(model)
     artifact = loaded.artifact
     if artifact.format != "safetensors":
@@ -202,23 +217,24 @@ def calibrate(
     fitted_probs = probabilities(pred.logits, trial)
     before, after = _summary(y, pred.probs), _summary(y, fitted_probs)
     fitted_on = {
-        "data": str(Path(data).resolve()) if isinstance(data, str | Path) else "in-memory splits",
+        "data": _describe(data),
         "split": split,
         "n": int((y >= 0).sum()),
         "nll_before": before["nll"],
         "nll_after": after["nll"],
         "ece_before": before["ece"],
         "ece_after": after["ece"],
+        "report_data": _describe(report_data),
         "report_split": report_split,
-        "forced": split == report_split,
+        "forced": forced,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     threshold = _threshold(y, fitted_probs, coverage, uncertain_below)
     cal = Calibration(method, t_value, threshold, fitted_on)
     report = (
-        _report_part(loaded, data, report_split, cal, device, batch_size, n_boot)
-        if report_split != split
-        else {"split": report_split, "skipped": "the calibration split itself (forced)"}
+        {"split": report_split, "skipped": "the calibration split itself (forced)"}
+        if forced
+        else _report_part(loaded, report_data, report_split, cal, device, batch_size, n_boot)
     )
     weights = artifact.path
     backup = weights.with_name(weights.name.removesuffix(".safetensors") + BACKUP_SUFFIX)

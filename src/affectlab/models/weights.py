@@ -69,17 +69,19 @@ def replace_info(path: str | Path, info: ModelInfo, backup: str | Path | None = 
     meta[META_KEY] = json.dumps(info.to_dict(), default=str)
     state = load_file(str(path), device="cpu")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    keep = None if backup is None else Path(backup).with_name(f".{Path(backup).name}.tmp-{os.getpid()}")
     try:
-        if backup is not None and not Path(backup).exists():
-            keep = Path(backup).with_name(f".{Path(backup).name}.tmp-{os.getpid()}")
+        if backup is not None and keep is not None and not Path(backup).exists():
             shutil.copy2(path, keep)
-            os.replace(keep, backup)
+            os.replace(keep, backup)  # the original is safe before the file is touched
         save_file(state, str(tmp), metadata=meta)
         os.replace(tmp, path)
     except OSError as exc:
         raise AffectlabError(f"could not rewrite {path}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+        if keep is not None:
+            keep.unlink(missing_ok=True)
     return path
 
 
