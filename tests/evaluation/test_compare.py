@@ -58,7 +58,9 @@ def test_comparison_json_has_every_row_and_marks_the_best(comparison: Path) -> N
 
 def test_comparison_reports_calibration(comparison: Path) -> None:
     record = json.loads(comparison.read_text())
-    assert {"expression_ece", "expression_nll", "expression_brier"} <= set(record["pairwise"]["tiny_a|tiny_b"])
+    assert {"expression_ece", "expression_nll", "expression_brier"} <= set(
+        record["pairwise"]["tiny_a|tiny_b"]
+    )
     model = record["models"][0]
     assert sum(model["calibration"]["reliability"]["count"]) == model["ci"]["expression_ece"]["n"]
     md = (comparison.parent / "report" / "report.md").read_text()
