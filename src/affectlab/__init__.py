@@ -16,6 +16,7 @@ _LAZY: dict[str, str] = {
     # the defining modules: once imported, a submodule of the same name shadows the package's lazy export
     "evaluate": "affectlab.evaluation.evaluate",
     "compare": "affectlab.evaluation.compare",
+    "calibrate": "affectlab.evaluation.calibrate",
     "Predictor": "affectlab.inference",
     "FaceResult": "affectlab.inference",
     "build_model": "affectlab.models",

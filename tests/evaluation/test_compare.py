@@ -56,6 +56,19 @@ def test_comparison_json_has_every_row_and_marks_the_best(comparison: Path) -> N
     assert "★" in md
 
 
+def test_comparison_reports_calibration(comparison: Path) -> None:
+    record = json.loads(comparison.read_text())
+    assert {"expression_ece", "expression_nll", "expression_brier"} <= set(
+        record["pairwise"]["tiny_a|tiny_b"]
+    )
+    model = record["models"][0]
+    assert sum(model["calibration"]["reliability"]["count"]) == model["ci"]["expression_ece"]["n"]
+    md = (comparison.parent / "report" / "report.md").read_text()
+    for text in ("## Calibration and abstention", "compare_reliability.png", "compare_risk_coverage.png"):
+        assert text in md, text
+    assert (comparison.parent / "report" / "figures" / "compare_reliability.png").stat().st_size > 1000
+
+
 def test_headline_table_lists_every_model(comparison: Path) -> None:
     text = headline_table(comparison)
     assert "tiny_a" in text and "tiny_b" in text and "Accuracy" in text and "*" in text

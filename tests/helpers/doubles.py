@@ -18,7 +18,19 @@ from affectlab.preprocessing import Preprocess
 
 #: The keys of one face in predict's JSON and serve's responses (docs/predict.md, docs/serve.md).
 FACE_KEYS = frozenset(
-    {"source", "frame", "time_s", "face", "box", "score", "expression", "probabilities", "valence", "arousal"}
+    {
+        "source",
+        "frame",
+        "time_s",
+        "face",
+        "box",
+        "score",
+        "expression",
+        "probabilities",
+        "valence",
+        "arousal",
+        "uncertain",
+    }
 )
 
 #: Per-class (valence, arousal) prototypes for the learnable double.

@@ -30,6 +30,7 @@ COLUMNS = [
     *(f"prob_{c}" for c in AFFECTNET_CLASSES),
     "valence",
     "arousal",
+    "uncertain",
 ]
 
 

@@ -19,6 +19,7 @@ from affectlab.metrics.bootstrap import (
     paired_bootstrap_diff,
     resample_indices,
 )
+from affectlab.metrics.calibration import calibration_parts
 
 
 def _data(n: int, seed: int = 0, signal: float = 1.5, noise: float = 0.3):
@@ -81,7 +82,7 @@ def test_accuracy_interval_coverage_is_near_nominal() -> None:
 def test_vectorised_resamples_equal_the_scalar_metrics() -> None:
     y, p, v, vp, _, _ = _data(150, seed=3)
     idx = next(resample_indices(150, 5, seed=0))
-    expr = metrics_ci._expression_stats(y, p.argmax(1), 8, idx)
+    expr = metrics_ci._expression_stats(y, p.argmax(1), 8, idx, calibration_parts(p, y))
     regr = metrics_ci._regression_stats(v, vp, idx)
     for row, one in enumerate(idx):
         cls = classification_metrics(y[one], p[one])

@@ -21,6 +21,7 @@ app = typer.Typer(
 def _register_all() -> None:
     from affectlab.cli import (
         bench_cmd,
+        calibrate_cmd,
         data_cmd,
         demo_cmd,
         eval_cmd,
@@ -37,6 +38,7 @@ def _register_all() -> None:
         data_cmd,
         train_cmd,
         eval_cmd,
+        calibrate_cmd,
         predict_cmd,
         export_cmd,
         serve_cmd,

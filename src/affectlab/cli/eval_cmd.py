@@ -27,6 +27,9 @@ def evaluate_command(
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads for the model (default: physical cores)")
     ] = None,
+    calibration: Annotated[
+        bool, typer.Option("--calibration/--no-calibration", help="apply the model's temperature scaling")
+    ] = True,
 ) -> None:
     """Evaluate a model on a split: metrics.json plus report.md and a self-contained report.html."""
     from affectlab.evaluation.evaluate import evaluate
@@ -42,6 +45,7 @@ def evaluate_command(
         n_boot=n_boot,
         unshared=unshared,
         threads=threads,
+        calibrated=calibration,
     )
     lm = result.label_map
     if lm.get("model_only") or lm.get("data_only") or lm.get("classes") != lm.get("model_classes"):

@@ -57,6 +57,17 @@ WebcamOpt = Annotated[
 ]
 SummaryOpt = Annotated[Path | None, typer.Option("--summary-json", help="also write the run summary as JSON")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+ExplainOpt = Annotated[
+    Path | None, typer.Option("--explain", help="folder for Grad-CAM panels per face (PyTorch models)")
+]
+UncertainOpt = Annotated[
+    float | None,
+    typer.Option("--uncertain-below", help="expression 'uncertain' below this top probability (0: never)"),
+]
+CalibratedOpt = Annotated[
+    bool, typer.Option("--calibration/--no-calibration", help="apply the model's temperature scaling")
+]
+LogitsOpt = Annotated[bool, typer.Option("--logits", help="also write the raw logits (logit_<class>)")]
 
 
 #: Faces shown in the terminal table; past that the table says how many more and how to get them all.
@@ -96,7 +107,7 @@ def _faces_table(faces: list[Any], total: int) -> Any:
     rows = []
     for f in faces:
         name = os.path.relpath(f.source, root) if root else os.path.basename(f.source)
-        p = f.probabilities.get(f.expression, float("nan"))
+        p = max(f.probabilities.values(), default=float("nan"))  # top one ("uncertain" has none)
         time_cell = [] if not videos else ["-" if f.time_s is None else f"{f.time_s:.2f}"]
         box_cell = ",".join(f"{v:.0f}" for v in f.box)
         values = [str(f.face), box_cell, f.expression, f"{p:.2f}", f"{f.valence:+.2f}", f"{f.arousal:+.2f}"]
@@ -118,7 +129,9 @@ def _faces_table(faces: list[Any], total: int) -> Any:
     return table
 
 
-def _print_summary(summary: Any, out: Path | None, annotate: Path | None, err: bool) -> None:
+def _print_summary(
+    summary: Any, out: Path | None, annotate: Path | None, err: bool, explain: Path | None = None
+) -> None:
     data = summary.to_dict()
     rate = f"{data['faces_per_s']} faces/s" if data["faces_per_s"] is not None else "-"
     typer.echo(
@@ -133,6 +146,8 @@ def _print_summary(summary: Any, out: Path | None, annotate: Path | None, err: b
         typer.echo(f"results: {out}", err=err)
     if annotate is not None:
         typer.echo(f"annotated: {annotate}", err=err)
+    if explain is not None:
+        typer.echo(f"explanations: {explain}", err=err)
 
 
 def _print_skipped_and_notes(data: dict[str, Any], err: bool = False) -> None:
@@ -178,7 +193,14 @@ def _run_with_progress(
     return summary, counts["faces"]
 
 
-def _report(summary: Any, faces: list[Any], total: int, out: Path | None, annotate: Path | None) -> None:
+def _report(
+    summary: Any,
+    faces: list[Any],
+    total: int,
+    out: Path | None,
+    annotate: Path | None,
+    explain: Path | None,
+) -> None:
     """The per-face table (no --out), the summary (on stderr when stdout carries the results)."""
     to_stdout = out is not None and str(out) == "-"
     if out is None and total:
@@ -187,7 +209,7 @@ def _report(summary: Any, faces: list[Any], total: int, out: Path | None, annota
         Console(soft_wrap=False).print(_faces_table(faces, total))
     elif out is None and summary.frames:
         typer.echo(f"no face found in {summary.frames} image(s)/frame(s); try --no-detect for cropped faces")
-    _print_summary(summary, out, annotate, err=to_stdout)
+    _print_summary(summary, out, annotate, err=to_stdout, explain=explain)
     if summary.frames == 0 and summary.errors:
         n = len(summary.errors)
         raise AffectlabError(f"no input could be read ({n} error{'s' if n != 1 else ''}, listed above)")
@@ -210,6 +232,10 @@ def predict_command(
     webcam: WebcamOpt = None,
     summary_json: SummaryOpt = None,
     quiet: QuietOpt = False,
+    explain: ExplainOpt = None,
+    uncertain_below: UncertainOpt = None,
+    calibration: CalibratedOpt = True,
+    logits: LogitsOpt = False,
 ) -> None:
     """Predict expression, valence and arousal for every face in images, folders, videos or a webcam."""
     from affectlab.inference.options import check_device, check_outputs, make_predictor
@@ -228,6 +254,9 @@ def predict_command(
         detector_model=detector_model,
         threshold=threshold,
         max_side=max_side,
+        calibrated=calibration,
+        uncertain_below=uncertain_below,
+        keep_logits=logits,
     )
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam
@@ -246,10 +275,11 @@ def predict_command(
         annotate_dir=annotate,
         detect=detect,
         skipped=scan.skipped,
+        explain_dir=explain,
     )
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
-    _report(summary, faces, total, out, annotate)
+    _report(summary, faces, total, out, annotate, explain)
 
 
 def register(app: typer.Typer) -> None:

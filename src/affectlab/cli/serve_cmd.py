@@ -74,6 +74,11 @@ def serve(
     cors_origin: list[str] = typer.Option(
         [], help="Let browsers on this origin call the API (repeatable; CORS is off by default)."
     ),
+    uncertain_below: float | None = typer.Option(
+        None, help="Expression 'uncertain' below this top probability (default: the model's; 0: never)."
+    ),
+    calibration: bool = typer.Option(True, help="Apply the model's temperature scaling."),
+    logits: bool = typer.Option(False, help="Also return each face's raw logits."),
 ) -> None:
     """Serve a model over HTTP: POST /v1/predict, GET /v1/health, GET /v1/model, and a web page at /."""
     try:
@@ -113,7 +118,15 @@ def serve(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    app = create_app(model, limits=limits, threads=threads, api_keys=keys, cors_origins=tuple(cors_origin))
+    options = {"calibrated": calibration, "uncertain_below": uncertain_below, "keep_logits": logits}
+    app = create_app(
+        model,
+        limits=limits,
+        threads=threads,
+        api_keys=keys,
+        cors_origins=tuple(cors_origin),
+        predictor_options=options,
+    )
     typer.echo(f"affectlab serve: http://{host}:{port}/  (API docs at /docs; Ctrl+C stops)")
     build_server(app, host, port, connections=connections).run()
 

@@ -1,6 +1,7 @@
 """affectlab.evaluation: the one evaluation path — run a model over a split, score it, compare models.
 
-Public API: :func:`evaluate`, :class:`EvalResult`, :func:`evaluate_model`, :func:`compare`,
+Public API: :func:`evaluate`, :func:`calibrate` (temperature scaling into the model file),
+:class:`EvalResult`, :func:`evaluate_model`, :func:`compare`,
 :class:`Predictions`, :func:`load_for_eval`, :func:`predict_split`, :func:`measure_cost`. ``train()`` scores
 its final model through :func:`evaluate_model` too. Rendering is affectlab.reports' job.
 """
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from affectlab._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from affectlab.evaluation.calibrate import calibrate, fit_temperature, uncalibrate
     from affectlab.evaluation.compare import compare
     from affectlab.evaluation.cost import measure_cost
     from affectlab.evaluation.evaluate import EvalResult, evaluate, evaluate_model
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from affectlab.evaluation.runner import load_for_eval, predict_split
 
 _EXPORTS: dict[str, str] = {
+    "calibrate": "affectlab.evaluation.calibrate",
+    "fit_temperature": "affectlab.evaluation.calibrate",
+    "uncalibrate": "affectlab.evaluation.calibrate",
     "compare": "affectlab.evaluation.compare",
     "measure_cost": "affectlab.evaluation.cost",
     "EvalResult": "affectlab.evaluation.evaluate",
@@ -32,12 +37,15 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "EvalResult",
     "Predictions",
+    "calibrate",
     "compare",
     "evaluate",
     "evaluate_model",
+    "fit_temperature",
     "load_for_eval",
     "measure_cost",
     "predict_split",
+    "uncalibrate",
 ]
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

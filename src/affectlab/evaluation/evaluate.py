@@ -46,6 +46,8 @@ class EvalResult:
     loaded: LoadedModel | None = None
     #: How the data's labels met the model's classes (affectlab.evaluation.label_maps, as a dict).
     label_map: dict[str, Any] = field(default_factory=dict)
+    #: The metrics.json ``calibration`` part: what was applied, uncalibrated numbers, abstention.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
 
 def score(pred: Predictions, n_boot: int = N_BOOT, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -153,13 +155,19 @@ def evaluate_model(
     n_boot: int = N_BOOT,
     progress: bool = False,
     unshared: str = "drop",
+    calibrated: bool = True,
 ) -> Scored:
-    """Run a loaded model over an opened split and score it on the classes model and data share, by name."""
+    """Run a loaded model over an opened split and score it on the classes model and data share, by name.
+
+    The probabilities are calibrated by the model's temperature, if it has one, unless ``calibrated=False``.
+    """
     from affectlab.evaluation.label_maps import mapping_for_split, restrict_predictions
 
     mapping = mapping_for_split(loaded.class_names, split, unshared)
     started = time.perf_counter()
-    pred = predict_split(loaded, split, tta=tta, batch_size=batch_size, device=device, progress=progress)
+    pred = predict_split(
+        loaded, split, tta=tta, batch_size=batch_size, device=device, progress=progress, calibrated=calibrated
+    )
     pred, mapping = restrict_predictions(pred, split.class_names, mapping)
     seconds = time.perf_counter() - started
     metrics, ci = score(pred, n_boot)
@@ -195,14 +203,17 @@ def evaluate(
     progress: bool = True,
     unshared: str = "drop",
     threads: int | None = None,
+    calibrated: bool = True,
 ) -> EvalResult:
     """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report.
 
     A dataset of another taxonomy is scored on the classes it shares with the model, matched by name;
     ``unshared`` ("drop" or "column") says what happens to the others (see affectlab.evaluation.label_maps).
     `threads`: CPU threads for the model (torch and ONNX Runtime); None: the physical cores.
+    ``calibrated=False`` scores the model's raw probabilities even when it carries a temperature.
     """
     refuse_worker_import("evaluate")
+    from affectlab.evaluation.calibrate import calibration_facts
     from affectlab.reports.evaluation_report import write_evaluation_report
     from affectlab.threads import resolve_threads, set_torch_threads
 
@@ -211,17 +222,21 @@ def evaluate(
     face_split = open_data(data, split, loaded, unshared)
     run = evaluate_model(
         loaded, face_split, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot, progress=progress,
-        unshared=unshared,
+        unshared=unshared, calibrated=calibrated,
     )  # fmt: skip
     facts = _data_facts(data, split, run.predictions, run.mapping)
-    extra = {"tta": tta, "device": str(pick_device(device)), "seconds": round(run.seconds, 3)}
+    extra: dict[str, Any] = {"tta": tta, "device": str(pick_device(device)), "seconds": round(run.seconds, 3)}
+    extra["calibration"] = calibration_facts(loaded, run.predictions, data, split, calibrated)
     record = metrics_record(loaded, facts, run.predictions, run.metrics, run.ci, **extra)
     out_dir = Path(out) if out is not None else default_out(loaded, split)
     out_dir.mkdir(parents=True, exist_ok=True)
     run.predictions.save(out_dir / "predictions.npz")
     metrics_path = out_dir / "metrics.json"
     write_json(metrics_path, record)
-    md, html = write_evaluation_report(record, face_split, run.predictions, out_dir / "report")
+    from affectlab.inference.saliency import explain_fn
+
+    explain = explain_fn(loaded.model, loaded.preprocess, str(pick_device(device)))
+    md, html = write_evaluation_report(record, face_split, run.predictions, out_dir / "report", explain)
     log.info("evaluation written to %s (report: %s)", out_dir, html)
     return EvalResult(
         out=out_dir,
@@ -236,4 +251,5 @@ def evaluate(
         info=record["model"],
         loaded=loaded,
         label_map=facts["label_map"],
+        calibration=record["calibration"],
     )

@@ -207,7 +207,15 @@ def restrict_predictions(
     ``label_names``, the split's classes) on the scored classes, and the mapping with its drop counts."""
     probs, labels, dropped = restrict(pred.probs, pred.expression, label_names, mapping)
     done = dataclasses.replace(mapping, dropped_labels=dropped)
-    return dataclasses.replace(pred, probs=probs, expression=labels, class_names=list(mapping.classes)), done
+    extra: dict[str, Any] = {}
+    if getattr(pred, "raw_probs", None) is not None:  # uncalibrated probabilities: the same restriction
+        extra["raw_probs"] = restrict(pred.raw_probs, pred.expression, label_names, mapping)[0]
+    if getattr(pred, "logits", None) is not None and list(mapping.classes) != list(mapping.model_classes):
+        extra["logits"] = None  # logits over the model's classes have no meaning on another class list
+    changed = dataclasses.replace(
+        pred, probs=probs, expression=labels, class_names=list(mapping.classes), **extra
+    )
+    return changed, done
 
 
 def mapping_for_split(model_classes: Sequence[str], split: Any, policy: str = "drop") -> ClassMapping:

@@ -21,6 +21,10 @@ class Predictions:
     probs: np.ndarray
     pred_valence: np.ndarray
     pred_arousal: np.ndarray
+    #: Raw expression logits (N, C), before any calibration (mean of the passes under TTA), when kept.
+    logits: np.ndarray | None = None
+    #: Uncalibrated probabilities softmax(logits) (N, C), when the model is calibrated (`probs` is not).
+    raw_probs: np.ndarray | None = None
 
     @property
     def pred_expression(self) -> np.ndarray:
@@ -29,17 +33,18 @@ class Predictions:
 
     def save(self, path: Path) -> None:
         """Write the predictions to a compressed .npz file."""
-        np.savez_compressed(
-            path,
-            class_names=np.array(self.class_names),
-            index=self.index,
-            expression=self.expression,
-            valence=self.valence,
-            arousal=self.arousal,
-            probs=self.probs,
-            pred_valence=self.pred_valence,
-            pred_arousal=self.pred_arousal,
-        )
+        arrays: dict[str, np.ndarray] = {
+            "class_names": np.array(self.class_names),
+            "index": self.index,
+            "expression": self.expression,
+            "valence": self.valence,
+            "arousal": self.arousal,
+            "probs": self.probs,
+            "pred_valence": self.pred_valence,
+            "pred_arousal": self.pred_arousal,
+        }
+        arrays |= {k: v for k, v in (("logits", self.logits), ("raw_probs", self.raw_probs)) if v is not None}
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> Predictions:

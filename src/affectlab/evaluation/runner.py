@@ -37,6 +37,8 @@ class LoadedModel:
     artifact: Any = None
     #: ONNX Runtime intra-op threads (None: its default); torch's are set process-wide by the caller.
     threads: int | None = None
+    #: The model's temperature scaling (affectlab.models.calibration.Calibration), or None.
+    calibration: Any = None
 
     def backend(self, device: Any) -> Any:
         """The inference backend of this model on `device` (PyTorch, or ONNX Runtime for .onnx files)."""
@@ -69,6 +71,7 @@ def load_for_eval(weights: Any, run_dir: str | Path | None = None) -> LoadedMode
         weights_path=path,
         run_dir=Path(run_dir) if run_dir is not None else found_run,
         artifact=artifact,
+        calibration=getattr(info, "calibration", None),
     )
 
 
@@ -103,16 +106,21 @@ def check_split_pixels(split: Any, preprocess: Preprocess) -> None:
         )
 
 
-def _run(backend: Any, crops: np.ndarray, tta: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities, valence and arousal for uint8 crops; 'flip' averages a mirrored pass."""
-    from affectlab.inference.backends import softmax
+def _run(backend: Any, crops: np.ndarray, tta: str | None, calibration: Any) -> dict[str, np.ndarray]:
+    """Probabilities (calibrated if given), raw ones, logits, valence and arousal; 'flip' averages passes."""
+    from affectlab.inference.backends import probabilities
 
-    logits, val, aro = backend.run(crops)
-    probs = softmax(logits)
+    passes = [backend.run(crops)]
     if tta == "flip":
-        logits_f, val_f, aro_f = backend.run(np.ascontiguousarray(crops[:, :, ::-1]))
-        probs, val, aro = (probs + softmax(logits_f)) / 2, (val + val_f) / 2, (aro + aro_f) / 2
-    return probs, val, aro
+        passes.append(backend.run(np.ascontiguousarray(crops[:, :, ::-1])))
+    out = {
+        "probs": np.mean([probabilities(p[0], calibration) for p in passes], axis=0),
+        "raw_probs": np.mean([probabilities(p[0]) for p in passes], axis=0),
+        "logits": np.mean([p[0] for p in passes], axis=0),
+        "pred_valence": np.mean([p[1] for p in passes], axis=0),
+        "pred_arousal": np.mean([p[2] for p in passes], axis=0),
+    }
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
 def predict_split(
@@ -123,8 +131,13 @@ def predict_split(
     batch_size: int = 128,
     device: str = "auto",
     progress: bool = True,
+    calibrated: bool = True,
 ) -> Predictions:
-    """Run the model over every sample of a split; ``tta='flip'`` averages a horizontally flipped pass."""
+    """Run the model over every sample of a split; ``tta='flip'`` averages a horizontally flipped pass.
+
+    ``probs`` are calibrated by the model's temperature unless ``calibrated=False``; the raw logits and (for a
+    calibrated model) the uncalibrated probabilities are kept beside them.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if tta is not None and tta not in TTA_MODES:
@@ -136,22 +149,24 @@ def predict_split(
         raise AffectlabError("the split is empty: nothing to evaluate")
     check_split_pixels(split, loaded.preprocess)
     backend = loaded.backend(pick_device(device))
+    calibration = loaded.calibration if calibrated else None
+    outputs = ("probs", "raw_probs", "logits", "pred_valence", "pred_arousal")
     parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("index", "expression", "valence", "arousal", "probs", "pred_valence", "pred_arousal")
+        k: [] for k in ("index", "expression", "valence", "arousal", *outputs)
     }
     columns = (TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task("evaluate", total=n)
         for start in range(0, n, batch_size):
             batch = split.get_batch(np.arange(start, min(start + batch_size, n)))
-            probs, val, aro = _run(backend, batch["image"], tta)
-            parts["probs"].append(probs.astype(np.float32))
-            parts["pred_valence"].append(np.asarray(val, np.float32))
-            parts["pred_arousal"].append(np.asarray(aro, np.float32))
+            for key, value in _run(backend, batch["image"], tta, calibration).items():
+                parts[key].append(value)
             for key in ("index", "expression", "valence", "arousal"):
                 parts[key].append(np.asarray(batch[key]))
             bar.advance(task, len(batch["index"]))
-    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    arrays: dict[str, Any] = {k: np.concatenate(v) for k, v in parts.items()}
     if not np.all(np.isfinite(arrays["probs"])):
         raise AffectlabError("the model produced NaN/inf outputs; the weights may be corrupt")
+    if calibration is None:
+        arrays["raw_probs"] = None  # the same numbers as probs
     return Predictions(class_names=list(loaded.class_names), **arrays)

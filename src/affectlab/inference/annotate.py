@@ -38,7 +38,8 @@ def _unit(shape: tuple[int, ...]) -> int:
 
 
 def _label(face: FaceResult) -> str:
-    return f"{face.expression} {face.probabilities.get(face.expression, 0.0):.2f}"
+    # the top probability: an abstaining face's expression is "uncertain", which has no probability
+    return f"{face.expression} {max(face.probabilities.values(), default=0.0):.2f}"
 
 
 def _overlaps(a: Rect, b: Rect) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 
 from affectlab.errors import AffectlabError
 from affectlab.models.artifacts import ModelArtifact
+from affectlab.models.calibration import Calibration
 from affectlab.preprocessing.normalise import normalise
 from affectlab.preprocessing.spec import Preprocess
 
@@ -33,6 +34,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def probabilities(logits: np.ndarray, calibration: Calibration | None = None) -> np.ndarray:
+    """Expression probabilities from logits: softmax(logits / T) with the model's calibration, if any.
+
+    The one place where probabilities are made from logits: evaluate, predict and serve (through the
+    Predictor) call it, and ONNX export bakes the same division into its `probabilities` output.
+    """
+    return softmax(calibration.scale(logits) if calibration is not None else logits)
 
 
 class TorchBackend:

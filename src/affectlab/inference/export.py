@@ -89,17 +89,25 @@ class ExportReport:
 
 
 class _ExportHead(nn.Module):
-    """Turns the model's output dict into the exported tuple (logits, softmax, valence, arousal)."""
+    """Turns the model's output dict into the exported tuple (logits, softmax, valence, arousal).
 
-    def __init__(self, model: nn.Module) -> None:
+    With a calibration, ``probabilities`` is softmax(logits / T), as
+    affectlab.inference.backends.probabilities computes it; ``expression`` stays the raw logits.
+    """
+
+    def __init__(self, model: nn.Module, calibration: Any = None) -> None:
         super().__init__()
         self.model = model
+        self.temperature: torch.Tensor | None = None
+        if calibration is not None:
+            self.temperature = torch.tensor(calibration.temperature, dtype=torch.float32).reshape(1, -1)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the model and add softmax probabilities."""
+        """Run the model and add (calibrated) softmax probabilities."""
         out = self.model(image)
         logits = out["expression"]
-        return logits, torch.softmax(logits, dim=1), out["valence"], out["arousal"]
+        scaled = logits if self.temperature is None else logits / self.temperature
+        return logits, torch.softmax(scaled, dim=1), out["valence"], out["arousal"]
 
 
 Source = str | Path | nn.Module | tuple[nn.Module, ModelInfo]
@@ -249,7 +257,7 @@ class _Job:
     def of(cls, source: Source, info: ModelInfo | None) -> _Job:
         """Resolve the source (a file, a model or a (model, info) pair) and wrap the model for export."""
         model, info, sha = _resolve(source, info)
-        return cls(model, info, sha, _ExportHead(model).eval())
+        return cls(model, info, sha, _ExportHead(model, info.calibration).eval())
 
     def report(self, out: Path, fmt: str, **kw: Any) -> ExportReport:
         """A report for the written file `out`, before its parity check."""

@@ -44,11 +44,15 @@ def make_predictor(
     detector_model: Path | None = None,
     threshold: float | None = None,
     max_side: int | None = None,
+    calibrated: bool = True,
+    uncertain_below: float | None = None,
+    keep_logits: bool = False,
 ) -> Predictor:
     """Build the detector (options left None keep its defaults) and load the model with it.
 
-    Crop size, margin and eye alignment come from the model file: they are how it was trained. `threads`
-    (default: the physical cores) is what the model *and* the detector use.
+    Crop size, margin and eye alignment come from the model file: they are how it was trained; so are its
+    calibration and abstention threshold (``calibrated=False`` / ``uncertain_below`` override them).
+    `threads` (default: the physical cores) is what the model *and* the detector use.
     """
     from affectlab.threads import resolve_threads, set_opencv_threads
 
@@ -63,4 +67,13 @@ def make_predictor(
             options[key] = value
     det = create_detector(detector, **options)
     set_opencv_threads(threads)
-    return Predictor.load(model, device=device, threads=threads, detector=det, batch_size=batch_size)
+    return Predictor.load(
+        model,
+        device=device,
+        threads=threads,
+        detector=det,
+        batch_size=batch_size,
+        calibrated=calibrated,
+        uncertain_below=uncertain_below,
+        keep_logits=keep_logits,
+    )

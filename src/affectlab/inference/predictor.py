@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.inference.backends import Backend, make_backend, softmax
+from affectlab.inference.backends import Backend, make_backend, probabilities
 from affectlab.inference.detect import DEFAULT_DETECTOR, Detection, Detector, create_detector
-from affectlab.inference.results import FaceResult, FrameResult
+from affectlab.inference.results import UNCERTAIN, FaceResult, FrameResult
 from affectlab.inference.sources import Frame, iter_frames, load_image
 from affectlab.preprocessing.crop import crop_faces, eyes_from_landmarks
 from affectlab.preprocessing.decode import from_array
@@ -38,7 +38,13 @@ class Predictor:
         device: str = "cpu",
         info: Any = None,
         artifact: Any = None,
+        *,
+        calibrated: bool = True,
+        uncertain_below: float | None = None,
+        keep_logits: bool = False,
     ) -> None:
+        from affectlab.models.calibration import check_threshold
+
         if batch_size < 1:
             raise AffectlabError(f"batch size must be at least 1, got {batch_size}")
         self.backend = backend
@@ -53,6 +59,15 @@ class Predictor:
         self._detector_arg = detector
         self._detector: Detector | None = detector if not isinstance(detector, str | None) else None
         self._warned_unaligned = False
+        #: The temperature scaling applied to the logits (the model's, unless calibrated=False), or None.
+        self.calibration = getattr(info, "calibration", None) if calibrated else None
+        default = self.calibration.uncertain_below if self.calibration is not None else None
+        #: Faces whose top probability is below this get expression "uncertain" (None: never).
+        self.uncertain_below = check_threshold(
+            default if uncertain_below is None else uncertain_below, "--uncertain-below"
+        )
+        #: Whether each FaceResult carries the raw (uncalibrated) logits.
+        self.keep_logits = keep_logits
 
     @classmethod
     def load(
@@ -113,24 +128,36 @@ class Predictor:
         pre = self.preprocess
         return dets, crop_faces(rgb, self._regions(dets, whole), pre.size, pre.crop_margin)
 
-    def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run the model on uint8 crops (N, S, S, 3) in batches; return probabilities, valence, arousal."""
+    def infer_logits(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the model on uint8 crops (N, S, S, 3) in batches; return raw logits, valence, arousal."""
         n = len(crops)
-        probs = np.zeros((n, len(self.class_names)), np.float64)
+        logits = np.zeros((n, len(self.class_names)), np.float64)
         val, aro = np.zeros(n, np.float64), np.zeros(n, np.float64)
         for i in range(0, n, self.batch_size):
-            logits, v, a = self.backend.run(crops[i : i + self.batch_size])
-            if logits.shape[1] != len(self.class_names):
+            z, v, a = self.backend.run(crops[i : i + self.batch_size])
+            if z.shape[1] != len(self.class_names):
                 raise AffectlabError(
-                    f"model gave {logits.shape[1]} expression scores for {len(self.class_names)} classes"
+                    f"model gave {z.shape[1]} expression scores for {len(self.class_names)} classes"
                 )
-            probs[i : i + len(logits)] = softmax(logits)
-            val[i : i + len(logits)], aro[i : i + len(logits)] = v, a
-        return probs, val, aro
+            logits[i : i + len(z)], val[i : i + len(z)], aro[i : i + len(z)] = z, v, a
+        return logits, val, aro
+
+    def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the model on uint8 crops (N, S, S, 3); return (calibrated) probabilities, valence, arousal."""
+        logits, val, aro = self.infer_logits(crops)
+        return probabilities(logits, self.calibration), val, aro
 
     def _result(
-        self, frame: Frame | FrameResult, index: int, det: Detection, p: np.ndarray, v: float, a: float
+        self,
+        frame: Frame | FrameResult,
+        index: int,
+        det: Detection,
+        p: np.ndarray,
+        v: float,
+        a: float,
+        z: np.ndarray | None = None,
     ) -> FaceResult:
+        uncertain = self.uncertain_below is not None and float(np.max(p)) < self.uncertain_below
         return FaceResult(
             source=frame.source,
             frame=frame.frame,
@@ -138,10 +165,12 @@ class Predictor:
             face=index,
             box=tuple(float(b) for b in det.box),  # type: ignore[arg-type]
             score=float(det.score),
-            expression=self.class_names[int(np.argmax(p))],
+            expression=UNCERTAIN if uncertain else self.class_names[int(np.argmax(p))],
             probabilities={name: float(q) for name, q in zip(self.class_names, p, strict=True)},
             valence=float(v),
             arousal=float(a),
+            uncertain=uncertain,
+            logits=None if z is None else dict(zip(self.class_names, map(float, z), strict=True)),
         )
 
     def predict_faces(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[FaceResult]:
@@ -169,9 +198,16 @@ class Predictor:
             yield result
 
     def predict_frames(
-        self, frames: Iterable[Frame], detect: bool = True, keep_images: bool = False
+        self,
+        frames: Iterable[Frame],
+        detect: bool = True,
+        keep_images: bool = False,
+        keep_crops: bool = False,
     ) -> Iterator[FrameResult]:
-        """Predict a stream of frames, batching faces across frames; results come out in input order."""
+        """Predict a stream of frames, batching faces across frames; results come out in input order.
+
+        ``keep_crops`` puts each face's model-input crop (uint8 S x S x 3) on its FrameResult (`crops`).
+        """
         pending: list[tuple[Frame, list[Detection]]] = []
         crops: list[np.ndarray] = []
         max_frames = min(self.batch_size, 8) if keep_images else self.batch_size  # bounds memory for 4K video
@@ -183,20 +219,31 @@ class Predictor:
                 pending.append((frame, dets))
                 crops.extend(faces)
             if len(crops) >= self.batch_size or len(pending) >= max_frames:
-                yield from self._flush(pending, crops, keep_images)
+                yield from self._flush(pending, crops, keep_images, keep_crops)
                 pending, crops = [], []
-        yield from self._flush(pending, crops, keep_images)
+        yield from self._flush(pending, crops, keep_images, keep_crops)
 
     def _flush(
-        self, pending: list[tuple[Frame, list[Detection]]], crops: list[np.ndarray], keep_images: bool
+        self,
+        pending: list[tuple[Frame, list[Detection]]],
+        crops: list[np.ndarray],
+        keep_images: bool,
+        keep_crops: bool = False,
     ) -> Iterator[FrameResult]:
         if crops:
-            probs, val, aro = self.infer(np.stack(crops))
+            logits, val, aro = self.infer_logits(np.stack(crops))
+            probs = probabilities(logits, self.calibration)
         k = 0
         for frame, dets in pending:
             faces = []
             for j, det in enumerate(dets):
-                faces.append(self._result(frame, j, det, probs[k], val[k], aro[k]))
+                z = logits[k] if self.keep_logits else None
+                faces.append(self._result(frame, j, det, probs[k], val[k], aro[k], z))
                 k += 1
             image = frame.rgb if keep_images else None
-            yield FrameResult(frame.source, frame.frame, frame.time_s, faces, image, frame.error, frame.notes)
+            result = FrameResult(
+                frame.source, frame.frame, frame.time_s, faces, image, frame.error, frame.notes
+            )
+            if keep_crops:
+                result.crops = crops[k - len(faces) : k]
+            yield result

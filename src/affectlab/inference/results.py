@@ -33,12 +33,15 @@ RESULT_SUFFIXES: tuple[str, ...] = (".jsonl", ".csv")
 #: The results "file" that means JSON Lines on standard output.
 STDOUT = "-"
 #: Output columns after the probabilities.
-TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal")
+TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal", "uncertain")
+#: The `expression` of a face whose top probability is below the abstention threshold.
+UNCERTAIN = "uncertain"
 
 
-def result_columns(class_names: Sequence[str]) -> list[str]:
-    """Return the documented output columns for a model's class names."""
-    return [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS]
+def result_columns(class_names: Sequence[str], logits: bool = False) -> list[str]:
+    """Return the documented output columns for a model's class names (`logit_<class>` last, when kept)."""
+    extra = [f"logit_{name}" for name in class_names] if logits else []
+    return [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS, *extra]
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,14 @@ class FaceResult:
     probabilities: dict[str, float]
     valence: float
     arousal: float
+    #: True when the top probability is below the abstention threshold (`expression` is then "uncertain").
+    uncertain: bool = False
+    #: Raw, uncalibrated expression logits {class: z}, when the predictor keeps them.
+    logits: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (box as [x, y, w, h], probabilities as {class: p})."""
+        extra = {"logits": dict(self.logits)} if self.logits is not None else {}
         return {
             "source": self.source,
             "frame": self.frame,
@@ -69,6 +77,8 @@ class FaceResult:
             "probabilities": dict(self.probabilities),
             "valence": self.valence,
             "arousal": self.arousal,
+            "uncertain": self.uncertain,
+            **extra,
         }
 
     def to_row(self) -> dict[str, Any]:
@@ -89,6 +99,9 @@ class FaceResult:
         row.update({f"prob_{name}": round(p, 6) for name, p in self.probabilities.items()})
         row["valence"] = round(self.valence, 6)
         row["arousal"] = round(self.arousal, 6)
+        row["uncertain"] = self.uncertain
+        if self.logits is not None:
+            row.update({f"logit_{name}": round(z, 6) for name, z in self.logits.items()})
         return row
 
 
@@ -104,6 +117,8 @@ class FrameResult:
     error: str | None = None
     #: Decode notes (first_frame_only for an animated image, ...).
     notes: tuple[str, ...] = ()
+    #: Each face's model-input crop (uint8 S x S x 3), when the predictor was asked to keep them.
+    crops: list[np.ndarray] | None = None
 
 
 def error_text(source: str, error: str) -> str:
@@ -157,9 +172,9 @@ class Summary:
 class ResultWriter:
     """Stream rows to a .jsonl (one object per face) or .csv file, by the file's suffix; "-" is stdout."""
 
-    def __init__(self, path: str | Path, class_names: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, class_names: Sequence[str], logits: bool = False) -> None:
         self.path = Path(path)
-        self.columns = result_columns(class_names)
+        self.columns = result_columns(class_names, logits)
         self.rows = 0
         self._csv: Any = None
         self._own_file = str(path) != STDOUT

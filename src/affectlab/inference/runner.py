@@ -78,10 +78,12 @@ def run_predict(
     stride: int = 1,
     on_result: Callable[[FrameResult], None] | None = None,
     skipped: Sequence[tuple[str, str]] = (),
+    explain_dir: Path | None = None,
 ) -> Summary:
     """Predict every image and video frame of `paths`, writing rows and annotations; return the counts.
 
-    `out` is a .jsonl or .csv file, or "-" for JSON Lines on stdout.
+    `out` is a .jsonl or .csv file, or "-" for JSON Lines on stdout. ``explain_dir``: also write a
+    Grad-CAM panel per face there (affectlab.inference.saliency).
     """
     refuse_worker_import("run_predict")
     from affectlab.io import ensure_writable
@@ -91,12 +93,19 @@ def run_predict(
     if annotate_dir is not None:
         ensure_writable(annotate_dir, "annotated images")
     summary = Summary(files=len(paths), videos=sum(is_video(p) for p in paths), skipped=list(skipped))
-    writer = ResultWriter(out, predictor.class_names) if out is not None else None
+    writer = ResultWriter(out, predictor.class_names, predictor.keep_logits) if out is not None else None
     annotator = _Annotator(annotate_dir, paths, predictor.class_names, stride) if annotate_dir else None
+    explainer = None
+    if explain_dir is not None:
+        from affectlab.inference.saliency import ExplanationWriter
+
+        ensure_writable(explain_dir, "explanations")
+        explainer = ExplanationWriter(explain_dir, _relative_names(paths), predictor)
     start = time.perf_counter()
     try:
         frames = iter_frames(paths, stride)
-        for result in predictor.predict_frames(frames, detect=detect, keep_images=annotator is not None):
+        keep = {"keep_images": annotator is not None, "keep_crops": explainer is not None}
+        for result in predictor.predict_frames(frames, detect=detect, **keep):
             summary.add(result)
             if result.error is not None:
                 log.warning("skipped %s", error_text(result.source, result.error))
@@ -104,6 +113,8 @@ def run_predict(
                 writer.write(result.faces)
             if annotator is not None:
                 annotator.add(result)
+            if explainer is not None:
+                explainer.add(result)
             if on_result is not None:
                 on_result(result)
         if annotator is not None:

@@ -5,7 +5,8 @@ mathematically undefined is ``None`` with the reason under ``undefined``, never 
 
 Modules: :mod:`~affectlab.metrics.checks` (input checks), :mod:`~affectlab.metrics.classification`,
 :mod:`~affectlab.metrics.regression`, :mod:`~affectlab.metrics.affect` (flat multi-task keys and the
-selection score), :mod:`~affectlab.metrics.bootstrap` (percentile intervals, paired differences).
+selection score), :mod:`~affectlab.metrics.calibration` (ECE, NLL, Brier, reliability, risk-coverage),
+:mod:`~affectlab.metrics.bootstrap` (percentile intervals, paired differences).
 """
 
 from __future__ import annotations
@@ -21,6 +22,19 @@ from affectlab.metrics.bootstrap import (
     paired_bootstrap_diff,
     resample_indices,
 )
+from affectlab.metrics.calibration import (
+    BINNING,
+    CI_CALIBRATION_METRICS,
+    N_BINS,
+    abstention_at,
+    brier_score,
+    calibration_metrics,
+    classwise_ece,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+    risk_coverage,
+)
 from affectlab.metrics.checks import MISSING_EXPRESSION
 from affectlab.metrics.classification import (
     average_precision,
@@ -31,6 +45,17 @@ from affectlab.metrics.classification import (
 from affectlab.metrics.regression import regression_metrics
 
 __all__ = [
+    "BINNING",
+    "CI_CALIBRATION_METRICS",
+    "N_BINS",
+    "abstention_at",
+    "brier_score",
+    "calibration_metrics",
+    "classwise_ece",
+    "expected_calibration_error",
+    "negative_log_likelihood",
+    "reliability_bins",
+    "risk_coverage",
     "CI_EXPRESSION_METRICS",
     "CI_REGRESSION_METRICS",
     "MISSING_EXPRESSION",

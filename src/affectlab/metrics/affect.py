@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.metrics.calibration import calibration_metrics
 from affectlab.metrics.checks import MISSING_EXPRESSION, check_labels, check_probs, check_values
 from affectlab.metrics.classification import classification_metrics
 from affectlab.metrics.regression import regression_metrics
@@ -26,6 +27,16 @@ _EXPRESSION_KEYS = (
     "n_missing",
 )
 _REGRESSION_KEYS = ("rmse", "corr", "sagr", "ccc", "n", "n_missing")
+#: Calibration keys (affectlab.metrics.calibration), flat as `expression_<key>`.
+_CALIBRATION_KEYS = ("ece", "classwise_ece", "nll", "brier", "aurc", "reliability", "risk_coverage")
+
+
+def _calibration(y: np.ndarray, probs: Any, names: list[str], per_class: dict[str, Any]) -> dict[str, Any]:
+    """The `expression_` calibration keys; each class's classwise ECE goes into its per-class record."""
+    cal = calibration_metrics(y, probs)
+    for name, value in zip(names, cal["classwise_ece_per_class"], strict=True):
+        per_class[name]["ece"] = value
+    return {f"expression_{k}": cal[k] for k in _CALIBRATION_KEYS}
 
 
 def affect_metrics(
@@ -50,9 +61,10 @@ def affect_metrics(
             out["expression_per_class"] = cls["per_class"]
             out["expression_confusion_matrix"] = cls["confusion_matrix"]
             out["expression_class_names"] = cls["class_names"]
+            out.update(_calibration(y, probs, cls["class_names"], cls["per_class"]))
             undefined.update({f"expression_{k}": v for k, v in cls["undefined"].items()})
         else:
-            out.update({f"expression_{k}": None for k in _EXPRESSION_KEYS})
+            out.update({f"expression_{k}": None for k in (*_EXPRESSION_KEYS, *_CALIBRATION_KEYS)})
             out["expression_n"], out["expression_n_missing"] = 0, int(y.size)
             undefined["expression"] = "no labelled expression samples"
     tasks = (("valence", valence_true, valence_pred), ("arousal", arousal_true, arousal_pred))

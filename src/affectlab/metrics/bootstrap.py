@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.metrics.calibration import calibration_parts, calibration_stats
 from affectlab.metrics.checks import check_labels, check_probs, check_values
 from affectlab.metrics.classification import agreement_from_confusion
 from affectlab.metrics.regression import regression_core
@@ -136,13 +137,16 @@ def indistinguishable(ci_a: Sequence[float | None], ci_b: Sequence[float | None]
 
 
 # ---------------------------------------------------------------------------- vectorised affect metrics
-def _expression_stats(y: np.ndarray, pred: np.ndarray, c: int, idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Return each CI expression metric for every resample row of idx (NaN where undefined)."""
+def _expression_stats(
+    y: np.ndarray, pred: np.ndarray, c: int, idx: np.ndarray, calibration: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each CI expression and calibration metric for every resample row of idx (NaN where undefined)."""
     boots = idx.shape[0]
     flat = (np.arange(boots)[:, None] * (c * c) + y[idx] * c + pred[idx]).ravel()
     cm = np.bincount(flat, minlength=boots * c * c).reshape(boots, c, c)
     stats = agreement_from_confusion(cm)
-    return {k: np.asarray(stats[k], dtype=np.float64) for k in CI_EXPRESSION_METRICS}
+    out = {k: np.asarray(stats[k], dtype=np.float64) for k in CI_EXPRESSION_METRICS}
+    return out | calibration_stats(calibration, idx)
 
 
 def _regression_stats(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -174,8 +178,11 @@ def _prepare_tasks(
         y, labelled = check_labels(expression_true, c, probs[0].shape[0])
         y = y[labelled]
         preds = [np.argmax(p[labelled], axis=1) for p in probs]
+        parts = [calibration_parts(p[labelled], y) for p in probs]
         if y.size:
-            tasks.append(("expression", lambda m, idx: _expression_stats(y, preds[m], c, idx), int(y.size)))
+            tasks.append(
+                ("expression", lambda m, idx: _expression_stats(y, preds[m], c, idx, parts[m]), int(y.size))
+            )
     for task, truth, preds_in in va:
         if truth is None or any(p is None for p in preds_in):
             continue

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from affectlab.errors import AffectlabError
+from affectlab.models.calibration import Calibration
 from affectlab.preprocessing.spec import Preprocess
 
 FORMAT_VERSION = 1
@@ -31,6 +32,8 @@ class ModelInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: How the valence/arousal heads are bounded: "tanh" (affectlab training), "clamp" (legacy imports).
     va_activation: str = "tanh"
+    #: Temperature scaling and abstention threshold from `affectlab calibrate` (None: raw softmax).
+    calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
         self.class_names = tuple(str(c) for c in self.class_names)
@@ -43,6 +46,13 @@ class ModelInfo:
         if self.va_activation not in VA_ACTIVATIONS:
             raise AffectlabError(
                 f"va_activation must be one of {', '.join(VA_ACTIVATIONS)}, got {self.va_activation!r}"
+            )
+        if self.calibration is not None and not isinstance(self.calibration, Calibration):
+            self.calibration = Calibration.from_dict(self.calibration)
+        count = self.calibration.num_classes if self.calibration is not None else None
+        if count is not None and count != self.num_classes:
+            raise AffectlabError(
+                f"calibration has {count} per-class temperatures for {self.num_classes} classes"
             )
 
     @property
@@ -60,6 +70,7 @@ class ModelInfo:
             "preprocess": self.preprocess.to_dict(),
             "va_activation": self.va_activation,
             "metadata": self.metadata,
+            "calibration": self.calibration.to_dict() if self.calibration is not None else None,
         }
 
     @classmethod
@@ -89,6 +100,7 @@ class ModelInfo:
                 preprocess=Preprocess.from_dict(data["preprocess"]),
                 metadata=dict(metadata),
                 va_activation=str(data.get("va_activation", "tanh")),
+                calibration=data.get("calibration"),
             )
         except KeyError as exc:
             raise AffectlabError(f"{where}: incomplete (no {exc.args[0]!r}); re-export the model") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 
 from affectlab.errors import AffectlabError
 from affectlab.models.artifacts import WEIGHTS_NAME
-from affectlab.models.info import META_KEY, ModelInfo, read_info
+from affectlab.models.info import META_KEY, ModelInfo, read_header, read_info
 from affectlab.models.registry import AffectModel, build_model, list_models
 from affectlab.preprocessing.spec import Preprocess
 
@@ -49,6 +50,38 @@ def save_weights(model: torch.nn.Module, info: ModelInfo, path: str | Path) -> P
         raise AffectlabError(f"could not write weights to {path}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def replace_info(path: str | Path, info: ModelInfo, backup: str | Path | None = None) -> Path:
+    """Rewrite the ModelInfo of a weights file, tensors unchanged, atomically (temp file + rename).
+
+    With ``backup``, the file as it is now is first copied there unless that file exists already (so the
+    first, uncalibrated original is the one kept). Architecture and class names must stay the same.
+    """
+    from safetensors.torch import load_file, save_file
+
+    path = Path(path)
+    old = read_info(path)
+    if (old.arch, old.class_names) != (info.arch, info.class_names):
+        raise AffectlabError(f"{path}: replace_info may not change the architecture or the class names")
+    meta = dict(read_header(path).get("__metadata__") or {})
+    meta[META_KEY] = json.dumps(info.to_dict(), default=str)
+    state = load_file(str(path), device="cpu")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    keep = None if backup is None else Path(backup).with_name(f".{Path(backup).name}.tmp-{os.getpid()}")
+    try:
+        if backup is not None and keep is not None and not Path(backup).exists():
+            shutil.copy2(path, keep)
+            os.replace(keep, backup)  # the original is safe before the file is touched
+        save_file(state, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise AffectlabError(f"could not rewrite {path}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+        if keep is not None:
+            keep.unlink(missing_ok=True)
     return path
 
 

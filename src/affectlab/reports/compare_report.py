@@ -25,6 +25,7 @@ GROUP_TITLES = {
     "classification": "Classification",
     "valence": "Valence",
     "arousal": "Arousal",
+    "calibration": "Calibration",
     "cost": "Cost and speed",
 }
 
@@ -215,6 +216,10 @@ def build_comparison_document(
     doc.sections.append(
         Section("Valence and arousal").add(group_table(record, "valence"), group_table(record, "arousal"))
     )
+    if any(r["group"] == "calibration" for r in record["rows"]):
+        from affectlab.reports.calibration_sections import compare_calibration_section
+
+        doc.sections.append(compare_calibration_section(record, group_table(record, "calibration")))
     doc.sections.append(Section("Cost and speed").add(group_table(record, "cost")))
     notes = distinguishability_notes(record)
     doc.sections.append(

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from affectlab.evaluation.predictions import Predictions
+from affectlab.reports import calibration_sections as C
 from affectlab.reports import sections as S
+from affectlab.reports.calibration_sections import Explain
 from affectlab.reports.document import Document, Section
 
 
@@ -58,8 +60,10 @@ def _label_map_section(record: dict[str, Any]) -> Section | None:
     return label_map_section(mapping) if not mapping.identity or mapping.taxonomy_rows else None
 
 
-def build_document(record: dict[str, Any], split: Any, pred: Predictions) -> Document:
-    """Assemble the evaluation report of one metrics.json record."""
+def build_document(
+    record: dict[str, Any], split: Any, pred: Predictions, explain: Explain | None = None
+) -> Document:
+    """Assemble the evaluation report of one metrics.json record (`explain`: Grad-CAM for the face grids)."""
     model, data, metrics, ci = record["model"], record["data"], record["metrics"], record["ci"]
     doc = Document(
         title=f"affectlab evaluation — {model['arch']}",
@@ -71,6 +75,7 @@ def build_document(record: dict[str, Any], split: Any, pred: Predictions) -> Doc
             ("TTA", record.get("tta") or "none"),
             ("Device", record.get("device", "")),
             ("Date", record["created"]),
+            C.calibration_fact(record),
         ],
     )
     doc.sections += [_metrics_section(metrics, ci), _published_section(record)]
@@ -84,21 +89,24 @@ def build_document(record: dict[str, Any], split: Any, pred: Predictions) -> Doc
             Section("Per-class report").add(S.per_class_table(metrics["expression_per_class"]), bars)
         )
         doc.sections.append(Section("ROC and precision-recall curves").add(curves))
+        doc.sections.append(C.calibration_section(record))
     va: list[Any] = list(S.va_figures(pred)) or ["No valence/arousal labels in this split."]
     doc.sections.append(Section("Valence and arousal").add(*va))
     grids: list[Any] = list(S.face_grid_figures(split, pred)) if metrics.get("expression_per_class") else []
     doc.sections.append(Section("Example faces").add(*(grids or ["No labelled faces to show."])))
+    if grids:
+        doc.sections.append(C.saliency_section(split, pred, explain))
     run_dir = model.get("run_dir")
     doc.sections.append(S.curves_section(Path(run_dir) if run_dir else None))
     return doc
 
 
 def write_evaluation_report(
-    record: dict[str, Any], split: Any, pred: Predictions, folder: Path
+    record: dict[str, Any], split: Any, pred: Predictions, folder: Path, explain: Explain | None = None
 ) -> tuple[Path, Path]:
     """Write report.md and a self-contained report.html into `folder`; return (md, html)."""
     from affectlab.reports.html import write_html
     from affectlab.reports.markdown import write_markdown
 
-    doc = build_document(record, split, pred)
+    doc = build_document(record, split, pred, explain)
     return write_markdown(doc, folder), write_html(doc, folder)

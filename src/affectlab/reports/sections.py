@@ -170,8 +170,8 @@ def _caption(pred: Predictions, i: int) -> str:
     return f"T {true} · P {names[p]}\n{' '.join(line2)}"
 
 
-def face_grid_figures(split: Any, pred: Predictions, per_grid: int = 16) -> list[Figure]:
-    """Grids of correctly (random sample) and incorrectly (most confident first) classified faces."""
+def face_grid_picks(pred: Predictions, per_grid: int = 16) -> list[tuple[str, np.ndarray, bool, str]]:
+    """(name, sample positions, correct?, caption) of the report's face grids (also their Grad-CAM grids)."""
     keep = _labelled(pred)
     pred_cls = pred.pred_expression
     confidence = pred.probs.max(axis=1)
@@ -193,8 +193,13 @@ def face_grid_figures(split: Any, pred: Predictions, per_grid: int = 16) -> list
             "T = true, P = predicted; V/A = true→predicted.",
         ),
     ]
+    return picks
+
+
+def face_grid_figures(split: Any, pred: Predictions, per_grid: int = 16) -> list[Figure]:
+    """Grids of correctly (random sample) and incorrectly (most confident first) classified faces."""
     out = []
-    for name, idx, ok, caption in picks:
+    for name, idx, ok, caption in face_grid_picks(pred, per_grid):
         if idx.size == 0:
             continue
         images = split.get_batch(pred.index[idx])["image"]

@@ -49,12 +49,12 @@ class PredictorLike(Protocol):
 
 
 def load_predictor(
-    model_path: str | Path, threads: int | None = None
+    model_path: str | Path, threads: int | None = None, options: dict[str, Any] | None = None
 ) -> tuple[PredictorLike, dict[str, Any]]:
     """Load a model (run folder, safetensors weights or ONNX) and describe it for `GET /v1/model`."""
     from affectlab.serve.model_info import describe_model, open_predictor
 
-    predictor = open_predictor(model_path, threads)
+    predictor = open_predictor(model_path, threads, **(options or {}))
     return predictor, describe_model(predictor)
 
 
@@ -332,12 +332,13 @@ def _resolve_model(
     predictor: PredictorLike | None,
     model_info: dict[str, Any] | None,
     threads: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[PredictorLike, dict[str, Any]]:
     """The predictor to serve (loaded from `model_path` unless injected) and its description."""
     if predictor is None:
         if model_path is None:
             raise AffectlabError("create_app needs a model path or a predictor")
-        predictor, info = load_predictor(model_path, threads)
+        predictor, info = load_predictor(model_path, threads, options=options)
         model_info = {**info, **(model_info or {})}
     return predictor, dict(model_info or {"architecture": "unknown"})
 
@@ -351,6 +352,7 @@ def create_app(
     threads: int | None = None,
     api_keys: tuple[str, ...] = (),
     cors_origins: tuple[str, ...] = (),
+    predictor_options: dict[str, Any] | None = None,
 ) -> FastAPI:
     """Build the service for one model file (or an injected predictor, for tests and embedding).
 
@@ -358,12 +360,13 @@ def create_app(
     `limits.max_concurrency` inferences that may run at once (one each on two cores and two slots).
     With `api_keys`, every API path but health needs one of them (`Authorization: Bearer KEY`); with
     `cors_origins`, browsers on those origins may call the API (CORS is off by default).
+    ``predictor_options`` go to Predictor.load: calibrated, uncertain_below, keep_logits.
     """
     from affectlab.threads import resolve_threads, threads_per_request
 
     limits = limits or ServeLimits()
     per_request = resolve_threads(threads, threads_per_request(limits.max_concurrency))
-    active_predictor, info = _resolve_model(model_path, predictor, model_info, per_request)
+    active_predictor, info = _resolve_model(model_path, predictor, model_info, per_request, predictor_options)
     runtime = _Runtime(limits)
     app = FastAPI(
         title="affectlab",

@@ -80,7 +80,8 @@
 
   function topOf(face) {
     const probs = face.probabilities || {};
-    return probs[face.expression] !== undefined ? probs[face.expression] : 0;
+    // an "uncertain" face shows its top probability
+    return probs[face.expression] !== undefined ? probs[face.expression] : Math.max(0, ...Object.values(probs));
   }
 
   function drawStage() {
