@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from affectlab.cli import train_options as T
+
 
 def evaluate_command(
     ckpt: Annotated[Path, typer.Argument(help="model.safetensors or a run folder")],
@@ -38,38 +40,71 @@ def evaluate_command(
 
 
 def compare_command(
-    data: Annotated[str, typer.Option("--data", help="prepared store or raw dataset layout")],
+    data: Annotated[
+        list[str],
+        typer.Option("--data", help="prepared store or raw layout; repeat for one store per input size"),
+    ],
     archs: Annotated[
         str | None, typer.Option("--archs", help="architectures to train, e.g. resnet18,mobilenet_v2")
     ] = None,
     runs: Annotated[
         str | None, typer.Option("--runs", help="existing run folders or weights, comma-separated")
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML recipe for training")] = None,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="training config value for every arch (repeatable)")
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("runs/compare"),
+    config: T.ConfigOpt = None,
+    overrides: T.SetOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="output folder (a partly finished one continues)")
+    ] = Path("runs/compare"),
     split: Annotated[str, typer.Option("--split", help="split every model is evaluated on")] = "val",
     quick: Annotated[bool, typer.Option("--quick", help="1 epoch, fewer bootstrap/timing runs")] = False,
     device: Annotated[str, typer.Option("--device", help="evaluation device: auto, cpu, cuda")] = "auto",
     no_timing: Annotated[bool, typer.Option("--no-timing", help="skip CPU latency/throughput")] = False,
+    epochs: T.EpochsOpt = None,
+    batch_size: T.BatchOpt = None,
+    size: T.SizeOpt = None,
+    pretrained: T.PretrainedOpt = None,
+    accelerator: T.AcceleratorOpt = None,
+    devices: T.DevicesOpt = None,
+    strategy: T.StrategyOpt = None,
+    precision: T.PrecisionOpt = None,
+    seed: T.SeedOpt = None,
+    seeds: T.SeedsOpt = 1,
+    n_boot: Annotated[
+        int | None, typer.Option("--bootstrap", help="bootstrap resamples (default 1000; --quick 200)")
+    ] = None,
 ) -> None:
-    """Train (or take) several models, evaluate them on one split, write comparison.json and a report."""
+    """Train (or take) several models, evaluate them on one split, write comparison.json and a report.
+
+    Every architecture, config, data path and starting-weights source is checked before anything trains;
+    runs already in --out are reused (or resumed) when their recipe is the one asked for.
+    """
     from affectlab.evaluation.compare import compare
     from affectlab.reports.compare_report import headline_table
 
+    flags = T.flag_overrides(
+        epochs=epochs,
+        batch_size=batch_size,
+        size=size,
+        pretrained=pretrained,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+    )
     path = compare(
-        data,
+        data if len(data) > 1 else data[0],
         archs=archs,
         runs=runs,
         config=config,
         out=out,
-        overrides=overrides or [],
+        overrides=flags + list(overrides or []),
         quick=quick,
         split=split,
         device=device,
         timing=not no_timing,
+        seeds=seeds,
+        seed=seed,
+        n_boot=n_boot,
     )
     typer.echo(headline_table(path))
     typer.echo(f"comparison: {path}")

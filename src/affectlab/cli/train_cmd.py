@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,9 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run in --out from last.ckpt")]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="any config value: --set optim.lr=3e-4 (repeatable)")
+]
+SeedsOpt = Annotated[
+    int, typer.Option("--seeds", help="train N times with seeds seed, seed+1, ... (OUT/seed-K)")
 ]
 
 
@@ -62,6 +66,7 @@ def train_command(
     seed: SeedOpt = None,
     resume: ResumeOpt = False,
     overrides: SetOpt = None,
+    seeds: SeedsOpt = 1,
 ) -> None:
     """Train a multi-task model (expression + valence + arousal) and write a run folder."""
     from affectlab.training import train
@@ -85,8 +90,28 @@ def train_command(
     sets += [f"{k}=true" for k, on in switches.items() if on]
     if resume:
         config = _resume_config(config, out)
+    if seeds > 1:
+        _train_seeds(config, sets + list(overrides or []), seeds)
+        return
     run_dir = train(config, sets + list(overrides or []))
     typer.echo(f"run folder: {run_dir}")
+
+
+def _train_seeds(config: Path | None, sets: list[str], seeds: int) -> None:
+    """`--seeds N`: N runs, then their mean, standard deviation and every run."""
+    from affectlab.training.seeds import SUMMARY_KEYS, train_seeds
+
+    runs, path = train_seeds(config, sets, seeds)
+    summary = json.loads(path.read_text())["metrics"]
+    for key in SUMMARY_KEYS:
+        s = summary[key]
+        if s["mean"] is None:
+            continue
+        spread = f" ± {s['sd']:.4f}" if s["sd"] is not None else ""
+        each = ", ".join("—" if v is None else f"{v:.4f}" for v in s["runs"])
+        typer.echo(f"{key:<22} {s['mean']:.4f}{spread}   runs: {each}")
+    typer.echo(f"runs: {', '.join(str(r) for r in runs)}")
+    typer.echo(f"summary: {path}")
 
 
 def register(app: typer.Typer) -> None:

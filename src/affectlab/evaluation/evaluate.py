@@ -18,6 +18,7 @@ import numpy as np
 
 from affectlab.errors import AffectlabError
 from affectlab.evaluation.predictions import Predictions
+from affectlab.evaluation.protocol import evaluation_protocol
 from affectlab.evaluation.runner import LoadedModel, load_for_eval, pick_device, predict_split
 from affectlab.labels import check_same_classes
 
@@ -44,20 +45,60 @@ class EvalResult:
     official_reason: str
     info: dict[str, Any] = field(default_factory=dict)
     loaded: LoadedModel | None = None
+    #: Which split selected the weights and which one this evaluation reports (evaluation/protocol.py).
+    protocol: dict[str, Any] = field(default_factory=dict)
 
 
-def score(pred: Predictions, n_boot: int = N_BOOT, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (metrics with the selection score under ``score``, bootstrap intervals) for predictions."""
+#: The model's tasks, in the order of its outputs.
+TASKS: tuple[str, ...] = ("expression", "valence", "arousal")
+
+
+def score(
+    pred: Predictions, n_boot: int = N_BOOT, seed: int = 0, tasks: Any = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (metrics with the selection score under ``score``, bootstrap intervals) for predictions.
+
+    ``tasks`` (default: all three) are the tasks the model was trained on; the others are left out of the
+    metrics, the intervals and the score, with the reason under ``undefined``.
+    """
     from affectlab.metrics import affect_metrics, affect_metrics_ci, selection_score
 
-    metrics = affect_metrics(*pred.metric_args(), class_names=pred.class_names)
+    kept = TASKS if tasks is None else tuple(tasks)
+    args: list[Any] = list(pred.metric_args())
+    unlabelled = list(args)  # an untrained task scores as unlabelled: its keys stay, as None
+    for k, task in enumerate(TASKS):
+        if task not in kept:
+            unlabelled[2 * k] = np.full(len(pred.index), -1 if k == 0 else np.nan)
+            args[2 * k] = args[2 * k + 1] = None
+    u = unlabelled
+    metrics = affect_metrics(u[0], u[1], u[2], u[3], u[4], u[5], class_names=pred.class_names)
+    for task in TASKS:
+        if task not in kept:
+            metrics["undefined"][task] = f"not trained: no {task} labels in the model's training data"
     metrics["score"] = selection_score(metrics)
-    ci = affect_metrics_ci(*pred.metric_args(), n_boot=n_boot, seed=seed) if n_boot > 0 else {}
+    a = args
+    ci = affect_metrics_ci(a[0], a[1], a[2], a[3], a[4], a[5], n_boot=n_boot, seed=seed) if n_boot > 0 else {}
     return metrics, ci
+
+
+def trained_tasks(loaded: LoadedModel) -> tuple[str, ...] | None:
+    """The tasks a model was trained on, from its metadata (None: not recorded, i.e. all three)."""
+    tasks = (loaded.metadata.get("tasks") or {}).get("trained")
+    return tuple(tasks) if isinstance(tasks, list) else None
 
 
 def open_data(data: Any, split: str, loaded: LoadedModel) -> Any:
     """Open the split cut by the model's preprocessing (a FaceSplit passes through); check its classes."""
+    from affectlab.data.selection import SELECTION, open_selection, read_selection
+
+    source = split
+    face_split: Any
+    if split == SELECTION:  # the run's held-out selection samples, a part of its training split
+        if loaded.run_dir is None:
+            raise AffectlabError(
+                "--split selection needs the model's run folder (it records the selection split)"
+            )
+        source = read_selection(loaded.run_dir).get("source_split") or "train"
     if isinstance(data, (str, Path)):
         from affectlab.data import open_split
 
@@ -66,10 +107,12 @@ def open_data(data: Any, split: str, loaded: LoadedModel) -> Any:
             raise AffectlabError(f"{root}: no such dataset folder or file")
         pre = loaded.preprocess
         face_split = open_split(
-            root, split, pre.size, len(loaded.class_names), margin=pre.crop_margin, align=pre.align
+            root, source, pre.size, len(loaded.class_names), margin=pre.crop_margin, align=pre.align
         )
     else:
         face_split = data
+    if split == SELECTION and loaded.run_dir is not None:
+        face_split = open_selection(loaded.run_dir, face_split)
     check_same_classes(loaded.class_names, list(face_split.class_names), "model vs data")
     return face_split
 
@@ -143,7 +186,7 @@ def evaluate_model(
     started = time.perf_counter()
     pred = predict_split(loaded, split, tta=tta, batch_size=batch_size, device=device, progress=progress)
     seconds = time.perf_counter() - started
-    metrics, ci = score(pred, n_boot)
+    metrics, ci = score(pred, n_boot, tasks=trained_tasks(loaded))
     return pred, metrics, ci, seconds
 
 
@@ -188,7 +231,10 @@ def evaluate(
         tta=tta,
         device=str(pick_device(device)),
         seconds=round(seconds, 3),
+        protocol=evaluation_protocol(loaded.metadata, split),
     )
+    for warning in record["protocol"]["warnings"]:
+        log.warning("%s", warning)
     pred.save(out_dir / "predictions.npz")
     metrics_path = out_dir / "metrics.json"
     write_json(metrics_path, record)
@@ -206,4 +252,5 @@ def evaluate(
         official_reason=reason,
         info=record["model"],
         loaded=loaded,
+        protocol=record["protocol"],
     )

@@ -8,6 +8,7 @@ from typing import Any
 from affectlab.evaluation.predictions import Predictions
 from affectlab.reports import sections as S
 from affectlab.reports.document import Document, Section
+from affectlab.reports.protocol import protocol_facts, protocol_sections
 
 
 def _metrics_section(metrics: dict[str, Any], ci: dict[str, Any]) -> Section:
@@ -52,8 +53,10 @@ def build_document(record: dict[str, Any], split: Any, pred: Predictions) -> Doc
             ("TTA", record.get("tta") or "none"),
             ("Device", record.get("device", "")),
             ("Date", record["created"]),
+            *protocol_facts(record.get("protocol")),
         ],
     )
+    doc.sections += [*protocol_sections(record.get("protocol"))]
     doc.sections += [_metrics_section(metrics, ci), _published_section(record)]
     if metrics.get("expression_per_class"):
         bars, curves = S.classification_figures(pred, metrics)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from affectlab.data.selection import SELECTION_FILE
 from affectlab.errors import AffectlabError
 from affectlab.io import ensure_writable
 from affectlab.preprocessing.spec import Preprocess
@@ -44,8 +45,8 @@ def _check_resume(out: Path, run_info: dict[str, Any]) -> None:
     if not path.is_file():
         return
     before = json.loads(path.read_text())
-    for key in ("arch", "class_names", "preprocess"):
-        if before.get(key) != run_info[key]:
+    for key in ("arch", "class_names", "preprocess", "protocol"):
+        if key in before and before.get(key) != run_info[key]:
             raise AffectlabError(f"cannot resume {out}: {key} was {before.get(key)!r}, now {run_info[key]!r}")
     old, new = before.get("dataset", {}), run_info["dataset"]
     for key in ("source", "path", "manifest_sha256", "sizes"):
@@ -65,15 +66,76 @@ def _keep_old_csv(out: Path) -> None:
         csv.rename(out / "logs" / f"metrics.{k}.csv")
 
 
-def _run_info(cfg: TrainConfig, dm: AffectDataModule, preprocess: Preprocess) -> dict[str, Any]:
-    """What the run folder records about itself (run.json): what a resumed run must match."""
+def _run_info(
+    cfg: TrainConfig, dm: AffectDataModule, preprocess: Preprocess, recipe: dict[str, Any]
+) -> dict[str, Any]:
+    """What the run folder records about itself (run.json): what a resume must match, and the protocol."""
     return {
         "arch": cfg.model.arch,
         "class_names": dm.class_names,
         "image_size": dm.image_size,
         "dataset": dm.fingerprint(),
         "preprocess": preprocess.to_dict(),
+        "recipe": recipe,
+        "protocol": protocol_facts(cfg, dm),
+        "tasks": task_facts(dm),
     }
+
+
+def protocol_facts(cfg: TrainConfig, dm: AffectDataModule) -> dict[str, Any]:
+    """Which split selected the exported weights and which one the run reports on."""
+    sel = cfg.selection
+    record = dm.selection_record or {}
+    selected_on = {
+        "holdout": f"{record.get('split', 'selection')} ({record.get('num_samples')} samples held out of "
+        f"{cfg.data.train_split}, seed {sel.seed})",
+        "reported": f"{cfg.data.val_split} (the reported split itself)",
+        "none": "none (last epoch exported)",
+    }[sel.split]
+    return {
+        "selection": sel.split,
+        "selected_on": selected_on if cfg.export == "best" else "none (last epoch exported)",
+        "selection_split": record.get("split")
+        if sel.split == "holdout"
+        else (cfg.data.val_split if sel.split == "reported" else None),
+        "selection_size": record.get("num_samples"),
+        "selection_seed": sel.seed if sel.split == "holdout" else None,
+        "reported_on": cfg.data.val_split,
+        "export": cfg.export,
+        "selected_on_reported": sel.split == "reported" and cfg.export == "best",
+    }
+
+
+def task_facts(dm: AffectDataModule) -> dict[str, Any]:
+    """Labelled samples per task and split; the tasks trained (those with labels in the training split)."""
+    from affectlab.training.module import TASKS
+
+    counts = dm.task_counts()
+    trained = [t for t in TASKS if counts["train"][t] > 0]
+    if not trained:
+        raise AffectlabError("the training split has no labels at all (expression, valence or arousal)")
+    left_out = {t: "no labels in the training split" for t in TASKS if t not in trained}
+    for split in ("selection", "val"):
+        for t in trained:
+            if counts[split][t] == 0:
+                left_out.setdefault(t, f"no labels in the {split} split")
+    return {"trained": trained, "counts": counts, "left_out": left_out}
+
+
+def _say_left_out(tasks: dict[str, Any]) -> None:
+    """Say which tasks a run leaves out of its loss, metrics and selection score, and why."""
+    counts = tasks["counts"]
+    for task in ("expression", "valence", "arousal"):
+        if task not in tasks["trained"]:
+            log.warning(
+                "%s: no labels in the training split: left out of the loss, the metrics and the selection "
+                "score (its head is not trained)",
+                task,
+            )
+            continue
+        for split, role in (("selection", "the selection score"), ("val", "the reported metrics")):
+            if counts[split][task] == 0:
+                log.warning("%s: no labels in the %s split: left out of %s", task, split, role)
 
 
 def _fit(
@@ -105,21 +167,24 @@ def _fit(
         ) from None
 
 
-def _export_best(
-    module: AffectModule, best: Path, out: Path, preprocess: Preprocess, meta: dict[str, Any]
+def _export_weights(
+    module: AffectModule, ckpt: Path, out: Path, preprocess: Preprocess, meta: dict[str, Any]
 ) -> Any:
-    """Load the best checkpoint's weights into the model and write model.safetensors; return its ModelInfo."""
+    """Load a checkpoint's weights (best or last) into the model, write model.safetensors; return its info."""
     from affectlab.models import ModelInfo, save_weights
     from affectlab.models.artifacts import WEIGHTS_NAME
 
-    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = saved["state_dict"]
     weights = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     module.model.load_state_dict(weights)
+    meta["exported_epoch"] = int(saved.get("epoch", -1)) + 1  # 1-based: epoch k ends after k passes
     info = ModelInfo(
         arch=module.cfg.model.arch,
         class_names=tuple(module.class_names),
         preprocess=preprocess,
         metadata=meta,
+        va_activation=str(getattr(module.model, "va_activation", "tanh")),
     )
     save_weights(module.model, info, out / WEIGHTS_NAME)
     return info
@@ -130,6 +195,7 @@ def _final_metrics(
 ) -> dict[str, Any]:
     """Score the exported model on the validation split through the one evaluation path (metrics.json)."""
     from affectlab.evaluation.evaluate import evaluate_model, metrics_record
+    from affectlab.evaluation.protocol import evaluation_protocol
     from affectlab.evaluation.runner import load_for_eval
 
     assert dm.val_split is not None
@@ -139,8 +205,27 @@ def _final_metrics(
     )
     data = {"path": cfg.data.path or "in-memory", "split": cfg.data.val_split}
     return metrics_record(
-        loaded, data, pred, metrics, ci, device=str(device), seconds=round(seconds, 3), training=info.metadata
+        loaded,
+        data,
+        pred,
+        metrics,
+        ci,
+        device=str(device),
+        seconds=round(seconds, 3),
+        training=info.metadata,
+        protocol=evaluation_protocol(info.metadata, cfg.data.val_split),
+        targets=targets_met(cfg.targets, metrics),
     )
+
+
+def targets_met(targets: dict[str, float], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Each target with the value reached and whether it was met (RMSE: at most; the others: at least)."""
+    out: dict[str, Any] = {}
+    for key, target in targets.items():
+        value = metrics.get(key)
+        met = None if value is None else (value <= target if key.endswith("_rmse") else value >= target)
+        out[key] = {"target": float(target), "value": value, "met": met}
+    return out
 
 
 def _finish(
@@ -156,16 +241,22 @@ def _finish(
 
     out = Path(cfg.out)
     score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+    run_info = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
     meta = {
         "monitor": cfg.monitor,
         "best_score": None if score is None else float(score),
         "best_checkpoint": best.name,
+        "export": cfg.export,
         "epochs_trained": trainer.current_epoch,
         "global_step": trainer.global_step,
         "skipped_steps": module.skipped_steps,
+        "seed": cfg.seed,
         "dataset": dm.fingerprint(),
+        "protocol": run_info.get("protocol", protocol_facts(cfg, dm)),
+        "tasks": run_info.get("tasks", task_facts(dm)),
+        "recipe": run_info.get("recipe"),
     }
-    info = _export_best(module, best, out, preprocess, meta)
+    info = _export_weights(module, best, out, preprocess, meta)
     write_json(out / "metrics.json", _final_metrics(module, info, dm, cfg, trainer.strategy.root_device))
     log.info("run folder: %s (best %s = %s)", out, cfg.monitor, meta["best_score"])
 
@@ -180,6 +271,10 @@ def train(
 ) -> Path:
     """Train a multi-task affect model and return its run folder (see docs/training.md)."""
     cfg = load_config(config, overrides)
+    recipe = {
+        "config": str(config) if isinstance(config, (str, Path)) else None,
+        "overrides": [o for o in overrides] if isinstance(overrides, list) else overrides,
+    }
     out = Path(cfg.out)
     ensure_writable(out, "run folder")
     hint = f"affectlab train --resume --out {out}"
@@ -189,13 +284,19 @@ def train(
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = AffectDataModule(cfg, train_split, val_split)
     preprocess = dm.preprocess()  # from the data itself: size, margin, alignment (never a default)
-    run_info = _run_info(cfg, dm, preprocess)
+    run_info = _run_info(cfg, dm, preprocess, recipe)
+    _say_left_out(run_info["tasks"])
     if cfg.resume:
         _check_resume(out, run_info)
         _keep_old_csv(out)
     weights = _class_weights(dm, len(dm.class_names)) if cfg.loss.class_weights == "balanced" else None
     module = AffectModule(
-        cfg.to_dict(), dm.class_names, class_weights=weights, model=model, preprocess=preprocess.to_dict()
+        cfg.to_dict(),
+        dm.class_names,
+        class_weights=weights,
+        model=model,
+        preprocess=preprocess.to_dict(),
+        tasks=run_info["tasks"]["trained"],
     )
     callbacks, ckpt_cb, interrupt_cb = build_callbacks(cfg, out, hint)
     trainer = build_trainer(cfg, out, callbacks)
@@ -203,8 +304,9 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         (out / "run.json").write_text(json.dumps(run_info, indent=2))
+        dm.save_selection(out / SELECTION_FILE)
     _fit(trainer, module, dm, cfg, interrupt_cb)
     if trainer.is_global_zero:
-        best = Path(ckpt_cb.best_model_path) if ckpt_cb.best_model_path else last
+        best = Path(ckpt_cb.best_model_path) if ckpt_cb.best_model_path and cfg.export == "best" else last
         _finish(trainer, module, dm, cfg, best, preprocess)
     return out
