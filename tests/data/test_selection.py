@@ -1,4 +1,4 @@
-"""The selection split: seeded, reproducible, disjoint by content/photo/video, stratified, recorded, re-opened."""
+"""The selection split: seeded, reproducible, disjoint by content/photo/video, stratified, recorded."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Every layout and label mix trains, evaluates and predicts; a task without labels is left out, and said so.
 
-Before issue 18 a valence/arousal-only dataset crashed in the first training step (torchmetrics' accuracy on an
-empty tensor), and an expression-only run added the constant 1 - CCC(empty) = 1 for both missing tasks to
+Before issue 18 a valence/arousal-only dataset crashed in the first training step (torchmetrics' accuracy on
+an empty tensor), and an expression-only run added the constant 1 - CCC(empty) = 1 for both missing tasks to
 every logged loss and counted them in the run as if they had been trained.
 """
 

@@ -1,4 +1,4 @@
-"""The training protocol: the selection split in a run, last-epoch export, and the seed recipe to the detail."""
+"""The training protocol: the selection split in a run, last-epoch export, the seed recipe in detail."""
 
 from __future__ import annotations
 
