@@ -194,3 +194,19 @@ def test_weight_decay_leaves_norms_and_biases_out(name: str) -> None:
                 assert id(mod.bias) not in decayed
             if not isinstance(mod, nn.BatchNorm2d):
                 assert id(mod.weight) in decayed
+
+
+def test_train_seeds_gives_every_run_and_the_spread(store: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from affectlab.cli import app
+
+    args = ["train", "--data", str(store), "--arch", "resnet18", "--out", str(tmp_path / "s"), "--epochs", "1"]
+    args += ["--seeds", "2", "--seed", "3", "--batch-size", "32", "--set", "trainer.progress_bar=none"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s" / "seeds.json").read_text())
+    assert [r["seed"] for r in summary["runs"]] == [3, 4]
+    acc = summary["metrics"]["expression_accuracy"]
+    assert len(acc["runs"]) == 2 and acc["mean"] == pytest.approx(sum(acc["runs"]) / 2)
+    assert "expression_accuracy" in result.output and "±" in result.output

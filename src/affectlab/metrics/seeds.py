@@ -65,6 +65,9 @@ def t_cdf(t: float, df: float) -> float:
     """Student's t cumulative distribution function (df may be fractional; inf: the normal)."""
     if math.isinf(df):
         return 0.5 * math.erfc(-t / math.sqrt(2.0))
+    if t * t < df:  # near the centre: no cancellation in 1 - tail
+        half = 0.5 * _betainc(0.5, df / 2.0, t * t / (df + t * t))
+        return 0.5 + half if t > 0 else 0.5 - half
     tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
     return 1.0 - tail if t > 0 else tail
 
