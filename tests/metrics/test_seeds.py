@@ -1,4 +1,4 @@
-"""Seed-aware differences: Student's t against SciPy, the combined interval by hand, the single-run fallback."""
+"""Seed-aware differences: Student t against SciPy, the combined interval by hand, the one-run fallback."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def test_bn_momentum_and_dropout_and_heads() -> None:
 
 
 def _ms1m_style(source: nn.Module) -> dict:
-    """An MS-Celeb-1M ResNet-18 checkpoint as face-recognition code saves it: DataParallel names, extra heads."""
+    """An MS-Celeb-1M ResNet-18 checkpoint as face code saves it: DataParallel names, extra heads."""
     state = {
         f"module.{k}": v.clone() for k, v in source.state_dict().items() if "num_batches_tracked" not in k
     }

@@ -201,7 +201,17 @@ def test_train_seeds_gives_every_run_and_the_spread(store: Path, tmp_path: Path)
 
     from affectlab.cli import app
 
-    args = ["train", "--data", str(store), "--arch", "resnet18", "--out", str(tmp_path / "s"), "--epochs", "1"]
+    args = [
+        "train",
+        "--data",
+        str(store),
+        "--arch",
+        "resnet18",
+        "--out",
+        str(tmp_path / "s"),
+        "--epochs",
+        "1",
+    ]
     args += ["--seeds", "2", "--seed", "3", "--batch-size", "32", "--set", "trainer.progress_bar=none"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
