@@ -1,4 +1,4 @@
-"""The LightningModule: multi-task model, masked losses as a dict of terms, torchmetrics, optimizers."""
+"""The LightningModule: multi-task model, masked losses as a dict of terms, epoch metrics, optimizers."""
 
 from __future__ import annotations
 
