@@ -26,7 +26,6 @@ def test_two_process_cpu_ddp(tmp_path: Path) -> None:
 
         cfg = base_config({str(out)!r})
         cfg["trainer"].update(devices=2, strategy="ddp", max_epochs=2)
-        cfg["selection"] = {{"split": "reported"}}  # all 64 samples train: the step count below
         train(cfg, train_split=ArraySplit(64, 32, 0), val_split=ArraySplit(30, 32, 1), model=TinyNet())
     """)
     )

@@ -184,3 +184,77 @@ def plan_runs(
         size = f"{first.image_size} px" if first.image_size else "the data's size"
         log.info("compare: %s at %s on %s, weights %s (%s)", arch, size, first.data, first.weights, states)
     return plans
+
+
+@dataclass
+class Source:
+    """One model to evaluate: a run folder, a weights file or a (model, info) pair, and its group."""
+
+    model: Any
+    data: Any
+    group: str | None = None
+    seed: int | None = None
+    initial_weights: str | None = None
+    epoch: tuple[float | None, str] | None = None
+
+
+def planned_source(plan: PlannedRun, trained: dict[Path, tuple[float | None, str]]) -> Source:
+    """The source of a planned run: its folder, data, architecture, seed, weights and epoch time."""
+    from affectlab.reports.runlogs import epoch_seconds
+
+    epoch = trained.get(plan.out) or epoch_seconds(plan.out)
+    return Source(plan.out, plan.data, plan.arch, plan.seed, plan.weights, epoch)
+
+
+def given_sources(run_list: list[str], pairs: list[tuple[Any, Any]], data_list: list[Any]) -> list[Source]:
+    """Sources for --runs (opened now: a bad path fails before any training) and in-memory pairs."""
+    from affectlab.models.artifacts import open_model
+    from affectlab.models.pretrained import weights_source
+
+    sizes = data_sizes([d for d in data_list if isinstance(d, str)]) if run_list else {}
+    out = []
+    for run in run_list:
+        artifact = open_model(run)
+        size = artifact.info.preprocess.size
+        data = data_for_size(sizes, size, str(run)) if sizes else data_list[0]
+        start = _run_start(artifact.run_dir, artifact.info.arch, weights_source)
+        out.append(Source(Path(run), data, None, None, start))
+    return out + [Source(pair, data_list[0]) for pair in pairs]
+
+
+def _run_start(run_dir: Path | None, arch: str, describe: Any) -> str | None:
+    """Where a given run's training started from, read from its config.yaml (None when unknown)."""
+    import yaml
+
+    if run_dir is None or not (run_dir / "config.yaml").is_file():
+        return None
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    return str(describe(arch, (cfg.get("model") or {}).get("pretrained")))
+
+
+def unique_labels(entries: list[tuple[str, Path | None]]) -> list[str]:
+    """One label per model: the architecture, plus what tells runs of one architecture apart.
+
+    Runs of the same architecture get the first path component (from the end) in which their folders
+    differ, e.g. ``resnet18 (a)`` and ``resnet18 (b)`` for a/resnet18 and b/resnet18; never "X (X)".
+    """
+    labels = [arch for arch, _ in entries]
+    for arch in set(labels):
+        same = [i for i, (a, _) in enumerate(entries) if a == arch]
+        if len(same) < 2:
+            continue
+        parts = [list(reversed(Path(str(entries[i][1] or f"model-{i}")).resolve().parts)) for i in same]
+        depth = 0
+        while (
+            depth < max(len(p) for p in parts)
+            and len({p[depth] if depth < len(p) else "" for p in parts}) == 1
+        ):
+            depth += 1
+        for i, p in zip(same, parts, strict=True):
+            labels[i] = f"{arch} ({p[depth] if depth < len(p) else 'model'})"
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):  # still equal (3+ runs in look-alike folders): number them
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            labels[i] = f"{label} #{seen[label]}"
+    return labels
