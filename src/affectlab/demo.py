@@ -94,6 +94,21 @@ def _sizes(config: str, overrides: list[str], archs: tuple[str, ...]) -> list[in
     return sorted(set(sizes))
 
 
+def _training_seconds(runs: Path, archs: tuple[str, ...]) -> dict[str, float]:
+    """Wall seconds each architecture's training took (from the runs' timing.json, all seeds together)."""
+    import json
+
+    out: dict[str, float] = {}
+    for arch in archs:
+        for timing in sorted((runs / arch).glob("**/timing.json")):
+            run = timing.parent
+            per_epoch = json.loads(timing.read_text()).get("seconds_per_epoch")
+            epochs = json.loads((run / "metrics.json").read_text())["training"]["epochs_trained"]
+            if per_epoch:
+                out[arch] = out.get(arch, 0.0) + float(per_epoch) * int(epochs)
+    return out
+
+
 def run_demo(out: str | Path, settings: DemoSettings | None = None) -> DemoResult:
     """Run the whole story on freshly generated data and return the report location."""
     from affectlab.data import is_store, prepare
@@ -137,6 +152,9 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None) -> DemoResul
             seeds=settings.seeds,
         )
     )
-    stages["train + evaluate + compare"] = time.perf_counter() - t
+    total = time.perf_counter() - t
+    trained = _training_seconds(out / "compare" / "runs", settings.archs)
+    stages.update({f"train {arch}": seconds for arch, seconds in trained.items()})
+    stages["evaluate + compare"] = total - sum(trained.values())
     report = comparison.parent / "report" / "report.html"
     return DemoResult(raw, stores, comparison, report, time.perf_counter() - started, stages)
