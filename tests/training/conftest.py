@@ -14,6 +14,10 @@ def base_config(out, **extra) -> dict:
         "seed": 0,
         "data": {"batch_size": 16},
         "model": {"arch": "resnet18"},
+        # These tests check the run's mechanics on the splits they give (step counts, resume, NaN, seeds):
+        # all of train trains. The held-out selection split has its own tests (test_protocol.py,
+        # tests/data/test_selection.py).
+        "selection": {"split": "reported"},
         "trainer": {
             "max_epochs": 2,
             "accelerator": "cpu",

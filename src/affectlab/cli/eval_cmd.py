@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from affectlab.cli import train_options as T
+
 UNSHARED_HELP = "classes only the model or only the data has: drop (score the shared ones) or column"
 
 
@@ -62,19 +64,21 @@ def evaluate_command(
 
 
 def compare_command(
-    data: Annotated[str, typer.Option("--data", help="prepared store or raw dataset layout")],
+    data: Annotated[
+        list[str],
+        typer.Option("--data", help="prepared store or raw layout; repeat for one store per input size"),
+    ],
     archs: Annotated[
         str | None, typer.Option("--archs", help="architectures to train, e.g. resnet18,mobilenet_v2")
     ] = None,
     runs: Annotated[
         str | None, typer.Option("--runs", help="existing run folders or weights, comma-separated")
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML recipe for training")] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", metavar="KEY=VALUE", help="training config value for every arch (repeatable)"),
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("runs/compare"),
+    config: T.ConfigOpt = None,
+    overrides: T.SetOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="output folder (a partly finished one continues)")
+    ] = Path("runs/compare"),
     split: Annotated[
         str | None,
         typer.Option("--split", help="split to evaluate on (default: val; several datasets: each one's own)"),
@@ -85,31 +89,58 @@ def compare_command(
         bool, typer.Option("--timing/--no-timing", help="measure CPU latency and throughput")
     ] = True,
     unshared: Annotated[str, typer.Option("--unshared", help=UNSHARED_HELP)] = "drop",
+    epochs: T.EpochsOpt = None,
+    batch_size: T.BatchOpt = None,
+    size: T.SizeOpt = None,
+    pretrained: T.PretrainedOpt = None,
+    accelerator: T.AcceleratorOpt = None,
+    devices: T.DevicesOpt = None,
+    strategy: T.StrategyOpt = None,
+    precision: T.PrecisionOpt = None,
+    seed: T.SeedOpt = None,
+    seeds: T.SeedsOpt = 1,
+    n_boot: Annotated[
+        int | None, typer.Option("--bootstrap", help="bootstrap resamples (default 1000; --quick 200)")
+    ] = None,
 ) -> None:
     """Train (or take) several models, evaluate them on one split, write comparison.json and a report.
 
-    With several datasets (``--data A,B@test,C``) and one model (``--runs R``), put that model's results on
-    each dataset side by side instead (a dataset x metric table, each with its label map).
+    Every architecture, config, data path and starting-weights source is checked before anything trains;
+    runs already in --out are reused (or resumed) when their recipe is the one asked for. With several
+    datasets (``--data A,B@test,C``) and one model (``--runs R``), put that model's results on each dataset
+    side by side instead (a dataset x metric table, each with its label map).
     """
     from affectlab.evaluation.compare import compare
     from affectlab.reports.compare_report import headline_table
 
-    if "," in data:
-        _compare_datasets(data, runs, archs, split, out, device, quick, unshared)
+    if len(data) == 1 and "," in data[0]:
+        _compare_datasets(data[0], runs, archs, split, out, device, quick, unshared)
         return
     split = split or "val"
-
+    flags = T.flag_overrides(
+        epochs=epochs,
+        batch_size=batch_size,
+        size=size,
+        pretrained=pretrained,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+    )
     path = compare(
-        data,
+        data if len(data) > 1 else data[0],
         archs=archs,
         runs=runs,
         config=config,
         out=out,
-        overrides=overrides or [],
+        overrides=flags + list(overrides or []),
         quick=quick,
         split=split,
         device=device,
         timing=timing,
+        seeds=seeds,
+        seed=seed,
+        n_boot=n_boot,
     )
     typer.echo(headline_table(path))
     typer.echo(f"comparison: {path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,9 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY=VALUE", help="any config value: --set optim.lr=3e-4 (repeatable)"),
 ]
+SeedsOpt = Annotated[
+    int, typer.Option("--seeds", help="train N times with seeds seed, seed+1, ... (OUT/seed-K)")
+]
 
 
 def _resume_config(config: Path | None, out: str | None) -> Path:
@@ -72,6 +76,7 @@ def train_command(
     threads: ThreadsOpt = None,
     resume: ResumeOpt = False,
     overrides: SetOpt = None,
+    seeds: SeedsOpt = 1,
 ) -> None:
     """Train a multi-task model (expression + valence + arousal) and write a run folder."""
     from affectlab.training import train
@@ -97,12 +102,32 @@ def train_command(
     sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if resume:
         config = _resume_config(config, out)
+    if seeds > 1:
+        _train_seeds(config, sets + list(overrides or []), seeds)
+        return
     run_dir = train(config, sets + list(overrides or []))
     from rich.console import Console
 
     from affectlab.training.summary import summarize_run
 
     Console(soft_wrap=False).print(summarize_run(run_dir).render())
+
+
+def _train_seeds(config: Path | None, sets: list[str], seeds: int) -> None:
+    """`--seeds N`: N runs, then their mean, standard deviation and every run."""
+    from affectlab.training.seeds import SUMMARY_KEYS, train_seeds
+
+    runs, path = train_seeds(config, sets, seeds)
+    summary = json.loads(path.read_text())["metrics"]
+    for key in SUMMARY_KEYS:
+        s = summary[key]
+        if s["mean"] is None:
+            continue
+        spread = f" ± {s['sd']:.4f}" if s["sd"] is not None else ""
+        each = ", ".join("—" if v is None else f"{v:.4f}" for v in s["runs"])
+        typer.echo(f"{key:<22} {s['mean']:.4f}{spread}   runs: {each}")
+    typer.echo(f"runs: {', '.join(str(r) for r in runs)}")
+    typer.echo(f"summary: {path}")
 
 
 def register(app: typer.Typer) -> None:

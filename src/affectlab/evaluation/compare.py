@@ -11,26 +11,19 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.evaluation.compare_plan import Source, unique_labels  # noqa: F401  (unique_labels: re-exported)
 from affectlab.workers import refuse_worker_import
 
 log = logging.getLogger(__name__)
 
 
-def best_index(values: Sequence[float | None], higher_is_better: bool) -> list[int]:
-    """Return the positions holding the best defined value (ties all count), or [] if none is defined."""
-    defined = [(i, v) for i, v in enumerate(values) if v is not None and v == v]
-    if not defined:
-        return []
-    target = (max if higher_is_better else min)(v for _, v in defined)
-    return [i for i, v in defined if v == target]
-
+from affectlab.evaluation.compare_stats import best_index  # noqa: E402,F401  (re-exported)
 
 #: (group, metrics key, label, higher is better, shown as percent) of every comparison row.
 ROWS: tuple[tuple[str, str, str, bool, bool], ...] = (
@@ -62,8 +55,6 @@ ROWS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("cost", "throughput", "CPU throughput, batch 64 (img/s)", True, False),
     ("cost", "epoch_seconds", "Training time / epoch (s)", False, False),
 )
-#: Overrides a quick comparison applies before the user's own (`--set` wins).
-QUICK_OVERRIDES = ("trainer.max_epochs=1",)
 
 
 def _split_list(value: str | Sequence[str] | None) -> list[str]:
@@ -73,35 +64,36 @@ def _split_list(value: str | Sequence[str] | None) -> list[str]:
     return [str(i).strip() for i in items if str(i).strip()]
 
 
-def _train_all(
-    data: Any, archs: list[str], config: Any, overrides: list[str], out: Path, quick: bool
-) -> list[tuple[Path, float | None, str]]:
-    """Train each arch under one protocol; return (run folder, seconds per epoch, how measured)."""
+def _data_list(data: Any) -> list[Any]:
+    """--data as a list: paths (one store per input size, or a raw layout) or one in-memory split."""
+    if isinstance(data, (list, tuple)):
+        return [str(d) for d in data]
+    return [str(data)] if isinstance(data, (str, Path)) else [data]
+
+
+def _train_planned(plans: list[Any]) -> dict[Path, tuple[float | None, str]]:
+    """Train (or resume) every planned run not finished yet; return each trained run's seconds per epoch."""
     from affectlab.training import train
 
-    runs = []
-    for arch in archs:
-        run_out = out / "runs" / arch
-        sets = [
-            *(QUICK_OVERRIDES if quick else ()),
-            f"data.path={data}",
-            *overrides,
-            f"model.arch={arch}",
-            f"out={run_out}",
-        ]
-        log.info("compare: training %s -> %s", arch, run_out)
+    timing: dict[Path, tuple[float | None, str]] = {}
+    for k, plan in enumerate(plans, 1):
+        if plan.state == "done":
+            log.info("compare: %s seed %d already trained in %s: reused", plan.arch, plan.seed, plan.out)
+            continue
+        verb = "resuming" if plan.state == "resume" else "training"
+        log.info("compare: %s %s seed %d (%d/%d) -> %s", verb, plan.arch, plan.seed, k, len(plans), plan.out)
         started = time.perf_counter()
-        run_dir = Path(train(config, sets))
+        run_dir = Path(train(plan.config, [*plan.sets, *(["resume=true"] if plan.state == "resume" else [])]))
         elapsed = time.perf_counter() - started
         epochs = _epochs(run_dir)
-        runs.append(
-            (
-                run_dir,
-                elapsed / epochs if epochs else None,
-                "measured around train(), incl. validation and set-up, / epochs",
-            )
+        how = "measured around train(), incl. validation and set-up, / epochs"
+        if plan.state == "resume":
+            how += " (resumed: this session's time only)"
+        timing[run_dir] = (elapsed / epochs if epochs else None, how)
+        (run_dir / "timing.json").write_text(
+            json.dumps({"seconds_per_epoch": timing[run_dir][0], "how": how}), encoding="utf-8"
         )
-    return runs
+    return timing
 
 
 def _epochs(run_dir: Path) -> int | None:
@@ -113,119 +105,71 @@ def _epochs(run_dir: Path) -> int | None:
     return int(epochs) if epochs else None
 
 
-def _unique_names(entries: list[tuple[str, Path | None]]) -> list[str]:
-    names: list[str] = []
-    seen: set[str] = set()
-    for arch, where in entries:
-        name = arch if arch not in seen else f"{arch} ({where.name if where else len(names)})"
-        seen.add(name)
-        names.append(name)
-    return names
+def _run_values(result: Any) -> dict[str, Any]:
+    """A run's value on every metric row (cost rows are per model, measured once)."""
+    return {key: result.metrics.get(key) for _, key, *_ in ROWS if key in result.metrics}
 
 
-def _pairwise(results: dict[str, Any], n_boot: int) -> dict[str, dict[str, Any]]:
-    """Paired-bootstrap differences for every pair of models (same samples, same resamples)."""
-    from affectlab.metrics.bootstrap import paired_affect_diff
+def _model_record(
+    name: str, runs: list[Any], sources: list[Source], cost: Any, epochs: list[tuple[float | None, str]]
+) -> dict[str, Any]:
+    """One model of the comparison: the mean over its runs per row, their spread, and every run."""
+    from affectlab.evaluation.compare_stats import mean_sd
 
-    out: dict[str, dict[str, Any]] = {}
-    for a, b in combinations(results, 2):
-        pa, pb = results[a].predictions, results[b].predictions
-        if not np.array_equal(pa.index, pb.index):
-            continue
-        out[f"{a}|{b}"] = paired_affect_diff(
-            pa.expression,
-            pa.probs,
-            pb.probs,
-            pa.valence,
-            pa.pred_valence,
-            pb.pred_valence,
-            pa.arousal,
-            pa.pred_arousal,
-            pb.pred_arousal,
-            n_boot=n_boot,
-        )
-    return out
-
-
-def _ties_with_best(
-    key: str, best: str, names: list[str], pairwise: dict[str, dict[str, Any]], ci: dict[str, dict[str, Any]]
-) -> dict[str, str]:
-    """Return {model: evidence} for models not distinguishable from the best one on this metric."""
-    from affectlab.metrics.bootstrap import indistinguishable
-
-    ties: dict[str, str] = {}
-    for other in names:
-        if other == best:
-            continue
-        record = (pairwise.get(f"{best}|{other}") or pairwise.get(f"{other}|{best}") or {}).get(key)
-        if record and record.get("distinguishable") is False:
-            ties[other] = (
-                f"paired bootstrap: 95% CI of the difference [{record['low']:.3f}, "
-                f"{record['high']:.3f}] contains 0"
-            )
-            continue
-        if record is None:
-            a, b = ci.get(best, {}).get(key), ci.get(other, {}).get(key)
-            if a and b and indistinguishable((a["low"], a["high"]), (b["low"], b["high"])):
-                ties[other] = "95% bootstrap intervals overlap"
-    return ties
-
-
-def build_rows(models: list[dict[str, Any]], pairwise: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return one record per comparison row: values per model, the best model(s) and statistical ties."""
-    names = [m["name"] for m in models]
-    ci = {m["name"]: m["ci"] for m in models}
-    rows = []
-    for group, key, label, higher, percent in ROWS:
-        values = [m["values"].get(key) for m in models]
-        best = [names[i] for i in best_index(values, higher)]
-        ties = _ties_with_best(key, best[0], names, pairwise, ci) if len(best) == 1 else {}
-        rows.append(
-            {
-                "group": group,
-                "key": key,
-                "label": label,
-                "higher_is_better": higher,
-                "percent": percent,
-                "values": dict(zip(names, values, strict=True)),
-                "best": best,
-                "indistinguishable_from_best": ties,
-            }
-        )
-    return rows
-
-
-def _model_record(name: str, result: Any, cost: Any, epoch: tuple[float | None, str]) -> dict[str, Any]:
-    m = result.metrics
-    values = {key: m.get(key) for _, key, *_ in ROWS if key in m}
+    per_run = [_run_values(r) for r in runs]
+    values: dict[str, Any] = {}
+    sd: dict[str, Any] = {}
+    for _, key, *_ in ROWS:
+        if any(key in v for v in per_run):
+            values[key], sd[key] = mean_sd([v.get(key) for v in per_run])
+    epoch_mean, _ = mean_sd([e[0] for e in epochs])
     values.update(
-        {
-            "params_m": cost.params / 1e6,
-            "gflops": cost.gflops,
-            "latency_ms": cost.latency_ms,
-            "throughput": cost.throughput,
-            "epoch_seconds": epoch[0],
-        }
+        params_m=cost.params / 1e6,
+        gflops=cost.gflops,
+        latency_ms=cost.latency_ms,
+        throughput=cost.throughput,
+        epoch_seconds=epoch_mean,
     )
+    first, m = runs[0], runs[0].metrics
+    training = (first.loaded.metadata if first.loaded else {}) or {}
     return {
         "name": name,
-        "arch": result.info["arch"],
-        "weights": result.info["weights"],
-        "run_dir": result.info["run_dir"],
-        "eval_dir": str(result.out),
+        "arch": first.info["arch"],
+        "weights": first.info["weights"],
+        "initial_weights": sources[0].initial_weights,
+        "input_size": first.loaded.preprocess.size if first.loaded else None,
+        "run_dir": first.info["run_dir"],
+        "eval_dir": str(first.out),
+        "n_runs": len(runs),
         "values": values,
-        "ci": result.ci,
+        "sd": sd,
+        "runs": [
+            {
+                "seed": src.seed
+                if src.seed is not None
+                else (r.loaded.metadata.get("seed") if r.loaded else None),
+                "run_dir": r.info["run_dir"],
+                "eval_dir": str(r.out),
+                "values": v,
+            }
+            for r, src, v in zip(runs, sources, per_run, strict=True)
+        ],
+        "ci": first.ci if len(runs) == 1 else {},
         "per_class": m.get("expression_per_class"),
         "confusion_matrix": m.get("expression_confusion_matrix"),
         "class_names": m.get("expression_class_names"),
         "calibration": {
             "reliability": m.get("expression_reliability"),
             "risk_coverage": m.get("expression_risk_coverage"),
-            "applied": (getattr(result, "calibration", None) or {}).get("applied"),
+            "applied": (getattr(first, "calibration", None) or {}).get("applied"),
         },
         "undefined": m.get("undefined", {}),
         "cost": cost.to_dict(),
-        "epoch_seconds_how": epoch[1],
+        "epoch_seconds_how": epochs[0][1],
+        "protocol": first.protocol,
+        "recipe": training.get("recipe"),
+        "epochs_trained": training.get("epochs_trained"),
+        "eval_report": str(Path(first.out) / "report" / "report.html"),
     }
 
 
@@ -243,51 +187,112 @@ def compare(
     n_boot: int | None = None,
     timing: bool = True,
     progress: bool = True,
+    seeds: int = 1,
+    seed: int | None = None,
 ) -> Path:
-    """Train each arch (or take run folders, weights or (model, info) pairs), evaluate all on one split.
+    """Train each arch ``seeds`` times (or take run folders, weights or (model, info) pairs), evaluate all.
 
-    Returns the path of comparison.json; the report is in ``out/report/``.
+    ``data`` is a path or a list of paths: stores prepared at each architecture's input size from the same
+    raw data, or a raw layout. Everything is checked before anything trains; runs already in ``out`` are
+    reused (or resumed) when their recipe is the one asked for. Returns comparison.json's path.
     """
     refuse_worker_import("compare")
+    from affectlab.evaluation.compare_plan import given_sources, plan_runs, planned_source
+
+    arch_list, run_list, pairs = _parse_sources(archs, runs)
+    if seeds < 1:
+        raise AffectlabError(f"seeds must be at least 1, got {seeds}")
+    data_list = _data_list(data)
+    out_dir = Path(out)
+    n_boot = (200 if quick else 1000) if n_boot is None else n_boot
+    user_sets = list(overrides or [])
+    plans: list[Any] = []
+    if arch_list:
+        if not all(isinstance(d, str) for d in data_list):
+            raise AffectlabError("training needs --data paths (a prepared store or a raw layout)")
+        base = seed if seed is not None else _config_seed(config, user_sets)
+        plans = plan_runs(
+            data_list, arch_list, config, user_sets, out_dir, quick, [base + k for k in range(seeds)]
+        )
+    sources = given_sources(run_list, pairs, data_list)  # opened (so checked) before anything trains
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trained = _train_planned(plans)
+    sources = [planned_source(p, trained) for p in plans] + sources
+    return _finish(
+        sources,
+        split,
+        out_dir,
+        device,
+        n_boot,
+        timing,
+        progress,
+        quick,
+        seeds,
+        {
+            "archs": arch_list,
+            "runs": run_list,
+            "config": None if config is None else str(config),
+            "overrides": user_sets,
+            "quick": quick,
+            "seeds": seeds,
+            "data": [str(d) if isinstance(d, str) else type(d).__name__ for d in data_list],
+        },
+    )
+
+
+def _config_seed(config: Any, overrides: list[str]) -> int:
+    from affectlab.training.config import load_config
+
+    return int(load_config(config, overrides).seed)
+
+
+def _finish(
+    sources: list[Source],
+    split: str,
+    out_dir: Path,
+    device: str,
+    n_boot: int,
+    timing: bool,
+    progress: bool,
+    quick: bool,
+    seeds: int,
+    protocol: dict[str, Any],
+) -> Path:
+    """Evaluate every source, group runs into models, decide best and ties, write the record and report."""
+    from affectlab.evaluation.compare_stats import build_rows, pairwise
     from affectlab.evaluation.evaluate import write_json
     from affectlab.reports.compare_report import write_comparison_report
 
-    arch_list, run_list, pairs = _parse_sources(archs, runs)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    n_boot = (200 if quick else 1000) if n_boot is None else n_boot
-    user_sets = list(overrides or [])
-    trained = _train_all(data, arch_list, config, user_sets, out_dir, quick) if arch_list else []
-    sources: list[tuple[Any, float | None, str]] = trained + [(Path(r), None, "") for r in run_list]
-    sources += [(pair, None, "") for pair in pairs]
-    results, epochs = _evaluate_all(sources, data, split, out_dir, device, n_boot, progress)
-    models = _model_records(results, epochs, timing, quick)
-    pairwise = _pairwise(results, n_boot) if n_boot > 0 else {}
-    protocol = {
-        "archs": arch_list,
-        "runs": run_list,
-        "config": None if config is None else str(config),
-        "overrides": user_sets,
-        "quick": quick,
-        "n_boot": n_boot,
-        "gflops_convention": "multiply-adds (FlopCounterMode total / 2), one image",
-        "timing": "CPU, float32, torch threads as configured; latency = median of runs",
-    }
-    first = next(iter(results.values())).predictions
+    results = _evaluate_all(sources, split, out_dir, device, n_boot, progress)
+    groups = _groups(sources, results)
+    models = _model_records(groups, timing, quick)
+    extra = [key for _, key, *_ in ROWS if key in ("expression_auc_roc", "expression_auc_pr")]
+    pair = pairwise({name: [r for r, _ in runs] for name, runs in groups.items()}, n_boot, extra)
+    protocol.update(
+        n_boot=n_boot,
+        gflops_convention="multiply-adds (FlopCounterMode total / 2), one image",
+        timing="CPU, float32, torch threads as configured; latency = median of runs",
+        verdict_rule=(
+            "seeds + paired bootstrap (docs/metrics.md)" if seeds > 1 else "paired bootstrap of single runs"
+        ),
+    )
+    first = results[0].predictions
     record = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
+        "data": ", ".join(protocol["data"]),
         "split": split,
         "num_samples": int(first.index.size),
         "class_names": first.class_names,
         "protocol": protocol,
         "models": models,
-        "rows": build_rows(models, pairwise),
-        "pairwise": pairwise,
+        "rows": build_rows(models, pair, ROWS),
+        "pairwise": pair,
     }
     path = out_dir / "comparison.json"
     write_json(path, record)
-    write_comparison_report(record, out_dir / "report", {n: r.predictions for n, r in results.items()})
+    write_comparison_report(
+        record, out_dir / "report", {n: runs[0][0].predictions for n, runs in groups.items()}
+    )
     log.info("comparison written to %s", out_dir)
     return path
 
@@ -307,55 +312,61 @@ def _parse_sources(archs: Any, runs: Any) -> tuple[list[str], list[str], list[tu
 
 
 def _evaluate_all(
-    sources: list[tuple[Any, float | None, str]],
-    data: Any,
-    split: str,
-    out_dir: Path,
-    device: str,
-    n_boot: int,
-    progress: bool,
-) -> tuple[dict[str, Any], list[tuple[float | None, str]]]:
-    """Evaluate every source on the split; return {unique name: EvalResult} and each one's epoch time."""
+    sources: list[Source], split: str, out_dir: Path, device: str, n_boot: int, progress: bool
+) -> list[Any]:
+    """Evaluate every source on the split (each on the data of its input size), same samples for all."""
     from affectlab.evaluation.evaluate import evaluate
-    from affectlab.reports.runlogs import epoch_seconds
 
-    evaluated: list[tuple[Any, tuple[float | None, str]]] = []
-    for source, seconds, how in sources:
-        folder = source if isinstance(source, tuple) or source.is_dir() else source.parent
-        label = getattr(source[1], "arch", "model") if isinstance(source, tuple) else folder.name
-        slug = f"{len(evaluated) + 1:02d}-{label or 'model'}"
+    results = []
+    for k, src in enumerate(sources, 1):
+        folder = src.model if isinstance(src.model, tuple) or src.model.is_dir() else src.model.parent
+        label = getattr(src.model[1], "arch", "model") if isinstance(src.model, tuple) else folder.name
+        if src.group is not None and src.seed is not None:
+            label = f"{src.group}-seed{src.seed}"
         result = evaluate(
-            source,
-            data,
+            src.model,
+            src.data,
             split,
-            out=out_dir / "models" / slug,
+            out=out_dir / "models" / f"{k:02d}-{label or 'model'}",
             device=device,
             n_boot=n_boot,
             progress=progress,
         )
-        run_dir = result.loaded.run_dir if result.loaded else None
-        epoch = (
-            (seconds, how) if seconds else (epoch_seconds(run_dir) if run_dir else (None, "no run folder"))
-        )
-        evaluated.append((result, epoch))
-    names = _unique_names([(r.info["arch"], r.loaded.run_dir if r.loaded else None) for r, _ in evaluated])
-    results = dict(zip(names, (r for r, _ in evaluated), strict=True))
-    first = evaluated[0][0].predictions
-    for name, r in results.items():
-        if not np.array_equal(r.predictions.index, first.index):
-            raise AffectlabError(f"{name} was evaluated on different samples; compare needs one split")
-    return results, [epoch for _, epoch in evaluated]
+        results.append(result)
+    first = results[0].predictions
+    for src, r in zip(sources, results, strict=True):
+        if not np.array_equal(r.predictions.index, first.index) or not np.array_equal(
+            r.predictions.expression, first.expression
+        ):
+            raise AffectlabError(f"{src.model} was evaluated on different samples; compare needs one split")
+    return results
+
+
+def _groups(sources: list[Source], results: list[Any]) -> dict[str, list[tuple[Any, Source]]]:
+    """Runs grouped into models: an architecture's seeds together; each given run on its own, labelled."""
+    groups: dict[str, list[tuple[Any, Source]]] = {}
+    loose = [(r, s) for r, s in zip(results, sources, strict=True) if s.group is None]
+    labels = unique_labels([(r.info["arch"], r.loaded.run_dir if r.loaded else None) for r, _ in loose])
+    taken = {s.group for s in sources if s.group is not None}
+    for r, s in zip(results, sources, strict=True):
+        if s.group is not None:
+            groups.setdefault(s.group, []).append((r, s))
+    for label, (r, s) in zip(labels, loose, strict=True):
+        name = label if label not in taken else f"{label} (given)"
+        groups[name] = [(r, s)]
+    return groups
 
 
 def _model_records(
-    results: dict[str, Any], epochs: list[tuple[float | None, str]], timing: bool, quick: bool
+    groups: dict[str, list[tuple[Any, Source]]], timing: bool, quick: bool
 ) -> list[dict[str, Any]]:
-    """One record per model: its metrics, intervals, cost (PyTorch models only) and report path."""
+    """One record per model: its runs' metrics, spread and intervals, and its cost (PyTorch models only)."""
     from affectlab.evaluation.cost import measure_cost
+    from affectlab.reports.runlogs import epoch_seconds
 
     models = []
-    for (name, result), epoch in zip(results.items(), epochs, strict=True):
-        loaded = result.loaded
+    for name, runs in groups.items():
+        loaded = runs[0][0].loaded
         if loaded is None or loaded.model is None:
             raise AffectlabError(
                 f"{name}: compare measures each model's cost on PyTorch; give its run folder or "
@@ -364,7 +375,9 @@ def _model_records(
         cost = measure_cost(
             loaded.model, loaded.preprocess.size, timing=timing, latency_runs=10 if quick else 50
         )
-        record = _model_record(name, result, cost, epoch)
-        record["eval_report"] = str(Path(record["eval_dir"]) / "report" / "report.html")
-        models.append(record)
+        epochs = []
+        for r, src in runs:
+            run_dir = r.loaded.run_dir if r.loaded else None
+            epochs.append(src.epoch or (epoch_seconds(run_dir) if run_dir else (None, "no run folder")))
+        models.append(_model_record(name, [r for r, _ in runs], [s for _, s in runs], cost, epochs))
     return models

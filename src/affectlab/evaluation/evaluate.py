@@ -18,6 +18,7 @@ import numpy as np
 
 from affectlab.errors import AffectlabError
 from affectlab.evaluation.predictions import Predictions
+from affectlab.evaluation.protocol import evaluation_protocol
 from affectlab.evaluation.runner import LoadedModel, load_for_eval, pick_device, predict_split
 from affectlab.workers import refuse_worker_import
 
@@ -48,35 +49,78 @@ class EvalResult:
     label_map: dict[str, Any] = field(default_factory=dict)
     #: The metrics.json ``calibration`` part: what was applied, uncalibrated numbers, abstention.
     calibration: dict[str, Any] = field(default_factory=dict)
+    #: Which split selected the weights and which one this evaluation reports (evaluation/protocol.py).
+    protocol: dict[str, Any] = field(default_factory=dict)
 
 
-def score(pred: Predictions, n_boot: int = N_BOOT, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (metrics with the selection score under ``score``, bootstrap intervals) for predictions."""
+#: The model's tasks, in the order of its outputs.
+TASKS: tuple[str, ...] = ("expression", "valence", "arousal")
+
+
+def score(
+    pred: Predictions, n_boot: int = N_BOOT, seed: int = 0, tasks: Any = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (metrics with the selection score under ``score``, bootstrap intervals) for predictions.
+
+    ``tasks`` (default: all three) are the tasks the model was trained on; the others are left out of the
+    metrics, the intervals and the score, with the reason under ``undefined``.
+    """
     from affectlab.metrics import affect_metrics, affect_metrics_ci, selection_score
 
-    metrics = affect_metrics(*pred.metric_args(), class_names=pred.class_names)
+    kept = TASKS if tasks is None else tuple(tasks)
+    args: list[Any] = list(pred.metric_args())
+    unlabelled = list(args)  # an untrained task scores as unlabelled: its keys stay, as None
+    for k, task in enumerate(TASKS):
+        if task not in kept:
+            unlabelled[2 * k] = np.full(len(pred.index), -1 if k == 0 else np.nan)
+            args[2 * k] = args[2 * k + 1] = None
+    u = unlabelled
+    metrics = affect_metrics(u[0], u[1], u[2], u[3], u[4], u[5], class_names=pred.class_names)
+    for task in TASKS:
+        if task not in kept:
+            metrics["undefined"][task] = f"not trained: no {task} labels in the model's training data"
     metrics["score"] = selection_score(metrics)
-    ci = affect_metrics_ci(*pred.metric_args(), n_boot=n_boot, seed=seed) if n_boot > 0 else {}
+    a = args
+    ci = affect_metrics_ci(a[0], a[1], a[2], a[3], a[4], a[5], n_boot=n_boot, seed=seed) if n_boot > 0 else {}
     return metrics, ci
+
+
+def trained_tasks(loaded: LoadedModel) -> tuple[str, ...] | None:
+    """The tasks a model was trained on, from its metadata (None: not recorded, i.e. all three)."""
+    tasks = (loaded.metadata.get("tasks") or {}).get("trained")
+    return tuple(tasks) if isinstance(tasks, list) else None
 
 
 def open_data(data: Any, split: str, loaded: LoadedModel, unshared: str = "drop") -> Any:
     """Open the split cut by the model's preprocessing (a FaceSplit passes through).
 
     Classes are matched by name afterwards (affectlab.evaluation.label_maps), so a dataset of another
-    taxonomy is scored on the classes it shares with the model.
+    taxonomy is scored on the classes it shares with the model. ``selection`` is the run's held-out
+    selection samples, a part of its training split (selection.json in the run folder).
     """
-    if not isinstance(data, (str, Path)):
-        return data
-    from affectlab.data import open_split
-    from affectlab.evaluation.label_maps import eval_num_classes
+    from affectlab.data.selection import SELECTION, open_selection, read_selection
 
-    root = Path(data)
-    if not root.exists():
-        raise AffectlabError(f"{root}: no such dataset folder or file")
-    pre = loaded.preprocess
-    num_classes = eval_num_classes(root, loaded.class_names, unshared)
-    return open_split(root, split, pre.size, num_classes, margin=pre.crop_margin, align=pre.align)
+    source = split
+    if split == SELECTION:
+        if loaded.run_dir is None:
+            raise AffectlabError(
+                "--split selection needs the model's run folder (it records the selection split)"
+            )
+        source = read_selection(loaded.run_dir).get("source_split") or "train"
+    face_split: Any = data
+    if isinstance(data, (str, Path)):
+        from affectlab.data import open_split
+        from affectlab.evaluation.label_maps import eval_num_classes
+
+        root = Path(data)
+        if not root.exists():
+            raise AffectlabError(f"{root}: no such dataset folder or file")
+        pre = loaded.preprocess
+        num_classes = eval_num_classes(root, loaded.class_names, unshared)
+        face_split = open_split(root, source, pre.size, num_classes, margin=pre.crop_margin, align=pre.align)
+    if split == SELECTION and loaded.run_dir is not None:
+        face_split = open_selection(loaded.run_dir, face_split)
+    return face_split
 
 
 def default_out(loaded: LoadedModel, split: str) -> Path:
@@ -170,7 +214,7 @@ def evaluate_model(
     )
     pred, mapping = restrict_predictions(pred, split.class_names, mapping)
     seconds = time.perf_counter() - started
-    metrics, ci = score(pred, n_boot)
+    metrics, ci = score(pred, n_boot, tasks=trained_tasks(loaded))
     return Scored(pred, metrics, ci, seconds, mapping)
 
 
@@ -227,9 +271,12 @@ def evaluate(
     facts = _data_facts(data, split, run.predictions, run.mapping)
     extra: dict[str, Any] = {"tta": tta, "device": str(pick_device(device)), "seconds": round(run.seconds, 3)}
     extra["calibration"] = calibration_facts(loaded, run.predictions, data, split, calibrated)
+    extra["protocol"] = evaluation_protocol(loaded.metadata, split)
     record = metrics_record(loaded, facts, run.predictions, run.metrics, run.ci, **extra)
     out_dir = Path(out) if out is not None else default_out(loaded, split)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for warning in record["protocol"]["warnings"]:
+        log.warning("%s", warning)
     run.predictions.save(out_dir / "predictions.npz")
     metrics_path = out_dir / "metrics.json"
     write_json(metrics_path, record)
@@ -252,4 +299,5 @@ def evaluate(
         loaded=loaded,
         label_map=facts["label_map"],
         calibration=record["calibration"],
+        protocol=record["protocol"],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from torch import nn
 
 from affectlab.errors import AffectlabError
 from affectlab.models.info import VA_ACTIVATIONS
+
+log = logging.getLogger(__name__)
 
 #: Output names, in the order ONNX exports and reports use them.
 OUTPUTS: tuple[str, ...] = ("expression", "valence", "arousal")
@@ -23,6 +26,8 @@ class Backbone:
     module: nn.Module
     features: int
     head_attr: str
+    #: The dropout probability torchvision's classifier applied before its Linear layer (0: none).
+    head_dropout: float = 0.0
 
 
 BackboneFactory = Callable[[], Backbone]
@@ -76,8 +81,11 @@ def torchvision_backbone(name: str, head_attr: str) -> Backbone:
     )
     if not linears:
         raise AffectlabError(f"torchvision {name}.{head_attr} holds no Linear layer to take the width from")
+    dropouts = (
+        [m.p for m in head.modules() if isinstance(m, nn.Dropout)] if isinstance(head, nn.Module) else []
+    )
     setattr(net, head_attr, nn.Identity())
-    return Backbone(net, linears[0].in_features, head_attr)
+    return Backbone(net, linears[0].in_features, head_attr, float(dropouts[0]) if dropouts else 0.0)
 
 
 @register_model("resnet18", imagenet_weights="ResNet18_Weights")
@@ -145,18 +153,82 @@ def build_model(
     arch: str,
     num_classes: int = 8,
     pretrained: str | Path | None = None,
-    dropout: float = 0.0,
+    dropout: float | str = 0.0,
     va_activation: str = "tanh",
+    *,
+    zero_init_residual: bool = False,
+    stochastic_depth: float | None = None,
+    bn_momentum: float | None = None,
 ) -> AffectModel:
-    """Build a registered architecture as a multi-task model, optionally from pretrained backbone weights."""
+    """Build a registered architecture as a multi-task model, optionally from pretrained backbone weights.
+
+    ``dropout="original"`` keeps torchvision's classifier dropout (MobileNet-V2, EfficientNet: 0.2) in front
+    of the heads, where the original study kept it; the other options are described in
+    :func:`apply_init_options` and :func:`set_stochastic_depth`.
+    """
     spec = model_spec(arch)
     if num_classes < 2:
         raise AffectlabError(f"num_classes must be at least 2, got {num_classes}")
-    if not 0.0 <= dropout < 1.0:
-        raise AffectlabError(f"dropout must be in [0, 1), got {dropout}")
-    model = AffectModel(arch, spec.factory(), num_classes, dropout, va_activation)
+    backbone = spec.factory()
+    p = backbone.head_dropout if dropout == "original" else dropout
+    if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise AffectlabError(f"dropout must be in [0, 1) or 'original', got {dropout!r}")
+    model = AffectModel(arch, backbone, num_classes, float(p), va_activation)
+    if stochastic_depth is not None:
+        set_stochastic_depth(model, stochastic_depth)
+    if bn_momentum is not None:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = bn_momentum
     if pretrained is not None and str(pretrained) not in ("", "none", "None"):
         from affectlab.models.pretrained import load_pretrained_backbone
 
         load_pretrained_backbone(model, pretrained, spec.imagenet_weights)
+        if zero_init_residual:
+            log.info("zero_init_residual left out for %s: its blocks start from the pretrained weights", arch)
+    elif zero_init_residual:
+        # From scratch only: pretrained blocks already carry their learnt last-BN scales.
+        zero_init_residual_blocks(model)
     return model
+
+
+def set_stochastic_depth(model: nn.Module, max_p: float) -> int:
+    """Set drop-path probabilities to ramp linearly from 0 to ``max_p`` over the blocks (as torchvision does).
+
+    Returns the number of blocks changed; an architecture without drop-path blocks accepts only 0.
+    """
+    from torchvision.ops import StochasticDepth
+
+    blocks = [m for m in model.modules() if isinstance(m, StochasticDepth)]
+    if not blocks and max_p > 0:
+        arch = getattr(model, "arch", type(model).__name__)
+        raise AffectlabError(
+            f"{arch} has no stochastic-depth (drop-path) blocks; set model.stochastic_depth=null"
+        )
+    for k, block in enumerate(blocks):
+        block.p = max_p * k / len(blocks)
+    return len(blocks)
+
+
+def zero_init_residual_blocks(model: nn.Module) -> int:
+    """Zero the last BatchNorm scale of every residual block, so that each block starts as the identity.
+
+    ResNet blocks (torchvision's ``zero_init_residual``) and every block with a skip connection
+    (``use_res_connect``: MobileNet-V2's inverted residuals, EfficientNet's MBConv). Returns the count.
+    """
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    count = 0
+    for m in model.modules():
+        bn: nn.Module | None = None
+        if isinstance(m, BasicBlock):
+            bn = m.bn2
+        elif isinstance(m, Bottleneck):
+            bn = m.bn3
+        elif getattr(m, "use_res_connect", False):
+            norms = [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)]
+            bn = norms[-1] if norms else None
+        if isinstance(bn, nn.BatchNorm2d) and bn.weight is not None:
+            nn.init.zeros_(bn.weight)
+            count += 1
+    return count

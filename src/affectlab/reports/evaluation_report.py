@@ -10,6 +10,7 @@ from affectlab.reports import calibration_sections as C
 from affectlab.reports import sections as S
 from affectlab.reports.calibration_sections import Explain
 from affectlab.reports.document import Document, Section
+from affectlab.reports.protocol import protocol_facts, protocol_sections
 
 
 def _metrics_section(metrics: dict[str, Any], ci: dict[str, Any]) -> Section:
@@ -76,8 +77,10 @@ def build_document(
             ("Device", record.get("device", "")),
             ("Date", record["created"]),
             C.calibration_fact(record),
+            *protocol_facts(record.get("protocol")),
         ],
     )
+    doc.sections += [*protocol_sections(record.get("protocol"))]
     doc.sections += [_metrics_section(metrics, ci), _published_section(record)]
     label_map = _label_map_section(record)
     if label_map is not None:

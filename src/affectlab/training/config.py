@@ -59,6 +59,17 @@ class ModelConfig:
     pretrained: str | None = None
     channels_last: bool = True
     compile: bool = False
+    #: Valence/arousal head: tanh (bounded, trainable), clamp (to [-1, 1]) or linear (the original study's).
+    va_activation: str = "tanh"
+    #: Dropout before the heads: a probability, or "original" (torchvision's classifier dropout where the
+    #: architecture has one: 0.2 for mobilenet_v2 and efficientnet_b1, none for the ResNets).
+    dropout: float | str = 0.0
+    #: Start every residual block as the identity (last BatchNorm gamma = 0): deep stacks start shallow.
+    zero_init_residual: bool = False
+    #: Largest drop-path probability (torchvision ramps it over the blocks); None keeps the architecture's.
+    stochastic_depth: float | None = None
+    #: BatchNorm momentum for every norm layer; None keeps PyTorch's 0.1.
+    bn_momentum: float | None = None
 
 
 @dataclass
@@ -93,6 +104,26 @@ class SchedulerConfig:
     gamma: float = 0.1
     warmup_epochs: float = 0.0
     min_lr_ratio: float = 0.0
+
+
+@dataclass
+class SelectionConfig:
+    """Which data chooses the exported checkpoint (docs/training.md, "Selection split")."""
+
+    #: holdout: a seeded part of the training split, held out of training; reported: the split the run is
+    #: reported on (val; optimistic, say so); none: no selection (export the last epoch).
+    split: str = "holdout"
+    #: Share of the training split held out (ignored when `size` is set).
+    fraction: float = 0.1
+    #: Number of held-out images instead of a fraction.
+    size: int | None = None
+    #: Seed of the hold-out draw; fixed apart from the run's seed, so runs that differ only in their seed
+    #: train and select on the same images.
+    seed: int = 0
+    #: What must not straddle the two parts: auto (image content, faces of one photo, and the video of a
+    #: frame for video layouts), content (image content and faces of one photo only) or a regular
+    #: expression whose first group of a sample id names its subject or video.
+    group_by: str = "auto"
 
 
 @dataclass
@@ -145,6 +176,11 @@ class TrainConfig:
     monitor: str = "val/score"
     monitor_mode: str = "max"
     nan_policy: str = "stop"
+    #: Which weights model.safetensors holds: best (by `monitor` on the selection split) or last (epoch).
+    export: str = "best"
+    #: What the run aims at, written as targets (metrics key -> value); metrics.json says which were met.
+    targets: dict[str, float] = field(default_factory=dict)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -168,9 +204,31 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler.name": ("none", "step", "cosine"),
     "monitor_mode": ("max", "min"),
     "nan_policy": ("stop", "skip"),
+    "export": ("best", "last"),
+    "selection.split": ("holdout", "reported", "none"),
+    "model.va_activation": ("tanh", "clamp", "linear"),
     "trainer.progress_bar": ("auto", "rich", "tqdm", "none"),
     "trainer.precision": ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"),
 }
+
+
+#: metrics.json keys a run may set a target for (RMSE: at most; every other: at least).
+TARGET_KEYS = frozenset(
+    {
+        f"expression_{k}"
+        for k in (
+            "accuracy",
+            "balanced_accuracy",
+            "f1_macro",
+            "f1_weighted",
+            "cohen_kappa",
+            "auc_roc",
+            "auc_pr",
+        )
+    }
+    | {f"{task}_{k}" for task in ("valence", "arousal") for k in ("ccc", "rmse", "corr", "sagr")}
+    | {"score"}
+)
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -281,7 +339,12 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
         if not isinstance(child, dict):
             raise AffectlabError(f"cannot set {key!r}: {part!r} is not a section")
         node = child
-    node[parts[-1]] = value
+    last = parts[-1]
+    # A mapping merges into what is there (per_arch.ARCH.model.x=1 must not drop the block's other keys).
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        node[last] = _merge(node[last], value)
+    else:
+        node[last] = value
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -333,7 +396,52 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         )
     if cfg.data.size is not None and cfg.data.size < 16:
         raise AffectlabError(f"data.size must be at least 16 pixels, got {cfg.data.size}")
+    _validate_model(cfg.model)
+    _validate_protocol(cfg)
     return cfg
+
+
+def _validate_model(m: ModelConfig) -> None:
+    """Check the model options that are not plain choices."""
+    if isinstance(m.dropout, str):
+        if m.dropout != "original":
+            raise AffectlabError(f"model.dropout must be a probability or 'original', got {m.dropout!r}")
+    elif not 0.0 <= m.dropout < 1.0:
+        raise AffectlabError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    if m.stochastic_depth is not None and not 0.0 <= m.stochastic_depth < 1.0:
+        raise AffectlabError(f"model.stochastic_depth must be in [0, 1), got {m.stochastic_depth}")
+    if m.bn_momentum is not None and not 0.0 < m.bn_momentum <= 1.0:
+        raise AffectlabError(f"model.bn_momentum must be in (0, 1], got {m.bn_momentum}")
+
+
+def _validate_protocol(cfg: TrainConfig) -> None:
+    """Check the selection split, the export choice and the targets against each other."""
+    sel = cfg.selection
+    if not 0.0 < sel.fraction < 1.0:
+        raise AffectlabError(f"selection.fraction must be in (0, 1), got {sel.fraction}")
+    if sel.size is not None and sel.size < 1:
+        raise AffectlabError(f"selection.size must be at least 1, got {sel.size}")
+    if sel.group_by not in ("auto", "content"):
+        import re
+
+        try:
+            pattern = re.compile(sel.group_by)
+        except re.error as exc:
+            raise AffectlabError(f"selection.group_by: not a regular expression ({exc})") from exc
+        if pattern.groups < 1:
+            raise AffectlabError("selection.group_by: the pattern needs a group, e.g. '^([^/]+)/'")
+    if sel.split == "none" and cfg.export == "best":
+        raise AffectlabError(
+            "export=best needs a selection split (selection.split=holdout or reported); with "
+            "selection.split=none set export=last"
+        )
+    for key, value in cfg.targets.items():
+        if key not in TARGET_KEYS:
+            raise AffectlabError(
+                f"targets: unknown metrics key {key!r}; valid: {', '.join(sorted(TARGET_KEYS))}"
+            )
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise AffectlabError(f"targets.{key} must be a number, got {value!r}")
 
 
 def load_config(

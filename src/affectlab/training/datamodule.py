@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import numpy as np
@@ -60,6 +60,21 @@ def split_preprocess(split: FaceSplitLike, mean: Any, std: Any) -> Any:
     return Preprocess(size=size, mean=mean, std=std, crop_margin=margin, align=align)
 
 
+def balanced_with_unlabelled(expressions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Class-balanced sampling that keeps samples without an expression label at their natural share.
+
+    Balancing gives every present class equal mass; samples with only valence/arousal labels (a mixed
+    dataset) would get none and never be drawn, so they keep the share they have in the split.
+    """
+    weights = balanced_weights(expressions, num_classes)
+    unlabelled = expressions < 0
+    share = float(unlabelled.mean()) if expressions.size else 0.0
+    if 0.0 < share < 1.0:
+        weights = weights * (1.0 - share)
+        weights[unlabelled] = share / unlabelled.sum()
+    return weights
+
+
 class AffectDataModule(pl.LightningDataModule):
     """Train/val batches from `affectlab.data.open_split` (or given splits), gathered whole by index."""
 
@@ -73,6 +88,11 @@ class AffectDataModule(pl.LightningDataModule):
         self.cfg = cfg
         self.train_split = train_split
         self.val_split = val_split
+        #: The split that per-epoch validation scores and checkpoints are chosen on (see `selection.split`).
+        self.select_split: FaceSplitLike | None = None
+        #: The held-out selection draw (selection.json), when `selection.split` is holdout.
+        self.selection_record: dict[str, Any] | None = None
+        self._full_train: FaceSplitLike | None = None
         self._device_train: DeviceResidentSplit | None = None
         self._device_val: DeviceResidentSplit | None = None
 
@@ -106,6 +126,78 @@ class AffectDataModule(pl.LightningDataModule):
             raise AffectlabError(
                 f"empty split: train has {len(self.train_split)} samples, val has {len(self.val_split)}"
             )
+        if self.select_split is None:
+            self._hold_out()
+
+    def _hold_out(self) -> None:
+        """Set the selection split: a held-out part of train (holdout) or the reported split itself."""
+        from affectlab.data.selection import SELECTION, SubsetSplit, draw_selection
+
+        sel = self.cfg.selection
+        if sel.split != "holdout":
+            self.select_split = self.val_split
+            return
+        assert self.train_split is not None
+        full = self.train_split
+        train_pos, sel_pos, record = draw_selection(
+            full, sel.fraction, sel.size, sel.seed, sel.group_by, self.layout()
+        )
+        record["source_split"] = self.cfg.data.train_split
+        self._full_train = full
+        self.train_split = SubsetSplit(full, train_pos, self.cfg.data.train_split)
+        self.select_split = SubsetSplit(full, sel_pos, SELECTION)
+        self.selection_record = record
+        log.info(
+            "selection split: %d of %d training samples held out (%d groups, seed %d); %d train",
+            len(sel_pos),
+            len(full),
+            record["groups"],
+            sel.seed,
+            len(train_pos),
+        )
+
+    def layout(self) -> str | None:
+        """The dataset layout (a store's source layout), for the grouping rules of the selection split."""
+        path = self.cfg.data.path
+        if path is None:
+            return None
+        from affectlab.data.store import read_manifest
+
+        manifest = read_manifest(path) if Path(path).is_dir() else None
+        if manifest is not None:
+            return str(manifest.get("source", {}).get("layout"))
+        from affectlab.data.readers import detect_layout
+
+        try:
+            return detect_layout(path)
+        except AffectlabError:
+            return None
+
+    def save_selection(self, path: Path) -> None:
+        """Write selection.json (settings and the held-out ids) when a selection split was held out."""
+        from affectlab.data.selection import save_selection
+
+        if self.selection_record is None:
+            return
+        from affectlab.data.selection import SubsetSplit
+
+        assert isinstance(self.select_split, SubsetSplit) and self._full_train is not None
+        save_selection(path, self.selection_record, self._full_train, self.select_split.indices)
+
+    def task_counts(self) -> dict[str, dict[str, int]]:
+        """Labelled samples per task in the train, selection and val splits."""
+        self.open()
+        splits = {"train": self.train_split, "selection": self.select_split, "val": self.val_split}
+        out: dict[str, dict[str, int]] = {}
+        for name, split in splits.items():
+            assert split is not None
+            labels = cast(Any, split).labels()
+            out[name] = {
+                "expression": int((np.asarray(labels["expression"]) >= 0).sum()),
+                "valence": int(np.isfinite(np.asarray(labels["valence"])).sum()),
+                "arousal": int(np.isfinite(np.asarray(labels["arousal"])).sum()),
+            }
+        return out
 
     @property
     def class_names(self) -> list[str]:
@@ -131,7 +223,10 @@ class AffectDataModule(pl.LightningDataModule):
         """See :func:`dataset_fingerprint`."""
         self.open()
         assert self.train_split is not None and self.val_split is not None
-        return dataset_fingerprint(self.cfg.data.path, {"train": self.train_split, "val": self.val_split})
+        splits = {"train": self.train_split, "val": self.val_split}
+        if self.selection_record is not None and self.select_split is not None:
+            splits["selection"] = self.select_split
+        return dataset_fingerprint(self.cfg.data.path, splits)
 
     def train_expressions(self) -> np.ndarray:
         """Expression labels of the training split."""
@@ -147,10 +242,10 @@ class AffectDataModule(pl.LightningDataModule):
         self.open()
         if self.cfg.data.gpu_resident and self._device_train is None:
             device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-            assert self.train_split is not None and self.val_split is not None
+            assert self.train_split is not None and self.select_split is not None
             rank, world = self._rank_world()  # each rank holds only its shard
             self._device_train = DeviceResidentSplit(self.train_split, device, rank=rank, world_size=world)
-            self._device_val = DeviceResidentSplit(self.val_split, device, rank=rank, world_size=world)
+            self._device_val = DeviceResidentSplit(self.select_split, device, rank=rank, world_size=world)
             gib = (self._device_train.images.numel() + self._device_val.images.numel()) / 2**30
             log.info(
                 "data resident on %s: %.2f GiB of uint8 images (shard %d of %d)", device, gib, rank, world
@@ -207,7 +302,7 @@ class AffectDataModule(pl.LightningDataModule):
         """Shuffled (or class-balanced) training batches."""
         weights = None
         if self.cfg.data.sampling == "balanced":
-            weights = balanced_weights(self.train_expressions(), len(self.class_names))
+            weights = balanced_with_unlabelled(self.train_expressions(), len(self.class_names))
         if self._device_train is not None:
             sampler = self._device_train.sampler(
                 self.cfg.data.batch_size, train=True, seed=self.cfg.seed, weights=weights
@@ -217,9 +312,9 @@ class AffectDataModule(pl.LightningDataModule):
         return self._loader(self.train_split, self._sampler(len(self.train_split), True, weights))
 
     def val_dataloader(self) -> Any:
-        """Validation batches in order, sharded without padding so every sample counts once."""
+        """Per-epoch validation batches of the selection split, in order, each sample once (no padding)."""
         if self._device_val is not None:
             bs = self.cfg.data.val_batch_size or self.cfg.data.batch_size
             return DeviceBatchLoader(self._device_val, self._device_val.sampler(bs, train=False))
-        assert self.val_split is not None
-        return self._loader(self.val_split, self._sampler(len(self.val_split), False))
+        assert self.select_split is not None
+        return self._loader(self.select_split, self._sampler(len(self.select_split), False))

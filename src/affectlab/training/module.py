@@ -1,4 +1,4 @@
-"""The LightningModule: multi-task model, masked losses as a dict of terms, torchmetrics, optimizers."""
+"""The LightningModule: multi-task model, masked losses as a dict of terms, epoch metrics, optimizers."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from affectlab.training.steps import where_text as _where
 log = logging.getLogger(__name__)
 
 VA_TASKS = ("valence", "arousal")
+#: The three tasks, in the order of the model's outputs.
+TASKS: tuple[str, ...] = ("expression", *VA_TASKS)
 #: affectlab.metrics keys logged as `val/<key>` after every validation epoch (with `val/score`).
 VAL_LOGGED = (
     "expression_accuracy",
@@ -57,36 +59,71 @@ def compute_losses(
     batch: dict[str, torch.Tensor],
     cfg: LossConfig,
     class_weights: torch.Tensor | None = None,
+    tasks: tuple[str, ...] | list[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Return the loss terms and their weighted sum under "loss"; missing labels (-1 / NaN) are masked."""
-    logits = outputs["expression"].float()
-    target = batch["expression"].long()
-    valid = target >= 0
-    per = F.cross_entropy(
-        logits,
-        target,
-        weight=class_weights,
-        ignore_index=-1,
-        reduction="none",
-        label_smoothing=cfg.label_smoothing,
-    )
-    denom = (class_weights[target.clamp(min=0)] * valid).sum() if class_weights is not None else valid.sum()
-    terms = {"expression": per.sum() / denom.clamp(min=1e-8)}
-    total = cfg.expression_weight * terms["expression"]
+    """Return the loss terms of `tasks` (default: all three) and their weighted sum under "loss".
+
+    Missing labels (-1 / NaN) are masked; a task with no label in the batch adds exactly 0 (its CCC term
+    too), and a task outside `tasks` (no labels in the training data) has no term at all. No host sync.
+    """
+    tasks = TASKS if tasks is None else tuple(tasks)
+    terms: dict[str, torch.Tensor] = {}
+    total = outputs["expression"].float().sum() * 0.0  # keeps the graph when every term is absent
+    if "expression" in tasks:
+        logits = outputs["expression"].float()
+        target = batch["expression"].long()
+        valid = target >= 0
+        per = F.cross_entropy(
+            logits,
+            target,
+            weight=class_weights,
+            ignore_index=-1,
+            reduction="none",
+            label_smoothing=cfg.label_smoothing,
+        )
+        weights = class_weights[target.clamp(min=0)] * valid if class_weights is not None else valid
+        terms["expression"] = per.sum() / weights.sum().clamp(min=1e-8)
+        total = total + cfg.expression_weight * terms["expression"]
     for task in VA_TASKS:
+        if task not in tasks:
+            continue
         pred = outputs[task].float().reshape(-1)
         tgt = batch[task].float().reshape(-1)
         mask = torch.isfinite(tgt)
         tgt = torch.where(mask, tgt, torch.zeros_like(tgt))
-        mse = (((pred - tgt) ** 2) * mask).sum() / mask.sum().clamp(min=1)
-        terms[task] = mse
-        task_loss = mse
+        count = mask.sum()
+        terms[task] = (((pred - tgt) ** 2) * mask).sum() / count.clamp(min=1)
+        task_loss = terms[task]
         if cfg.ccc_weight > 0:
-            terms[f"{task}_ccc"] = 1.0 - _masked_ccc(pred, tgt, mask)
+            # (count > 0): a batch without this task's labels adds nothing, not the constant 1 - 0.
+            terms[f"{task}_ccc"] = (1.0 - _masked_ccc(pred, tgt, mask)) * (count > 0)
             task_loss = task_loss + cfg.ccc_weight * terms[f"{task}_ccc"]
         total = total + getattr(cfg, f"{task}_weight") * task_loss
     terms["loss"] = total
     return terms
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two optimiser groups: weights with `weight_decay`; norm scales/shifts and biases (1-D) without."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: nn.Module, o: Any, **extra: Any) -> torch.optim.Optimizer:
+    """The optimiser of `optim.*`; every one leaves norms and biases out of weight decay.
+
+    `extra` goes to the optimiser as is (``fused=True`` on CUDA, from `speed.fused_optimizer`).
+    """
+    groups = parameter_groups(model, o.weight_decay)
+    betas = (o.betas[0], o.betas[1])
+    if o.name == "adamw":
+        return torch.optim.AdamW(groups, lr=o.lr, betas=betas, **extra)
+    if o.name == "adam":
+        return torch.optim.Adam(groups, lr=o.lr, betas=betas, **extra)
+    return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.momentum > 0, **extra)
 
 
 class WarmupCosine:
@@ -115,6 +152,23 @@ def gather_rows(module: pl.LightningModule, tensor: torch.Tensor) -> torch.Tenso
     return torch.cat([gathered[rank, : int(n)] for rank, n in enumerate(sizes)])
 
 
+def model_from_config(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    """Build the multi-task model that `model.*` describes (architecture, heads, initialisation)."""
+    from affectlab.models import build_model
+
+    m = cfg.model
+    return build_model(
+        m.arch,
+        num_classes=num_classes,
+        pretrained=m.pretrained,
+        dropout=m.dropout,
+        va_activation=m.va_activation,
+        zero_init_residual=m.zero_init_residual,
+        stochastic_depth=m.stochastic_depth,
+        bn_momentum=m.bn_momentum,
+    )
+
+
 class AffectModule(pl.LightningModule):
     """Train a multi-task affect model (expression logits, valence, arousal) under a `TrainConfig`."""
 
@@ -125,19 +179,17 @@ class AffectModule(pl.LightningModule):
         class_weights: list[float] | None = None,
         model: nn.Module | None = None,
         preprocess: dict[str, Any] | None = None,
+        tasks: list[str] | None = None,
     ) -> None:
         super().__init__()
         # `preprocess` is kept only in the hyper-parameters, so a checkpoint says how its faces were cut.
         self.save_hyperparameters(ignore=["model"])
         self.cfg: TrainConfig = load_config(config)
         self.class_names = list(class_names)
-        num_classes = len(self.class_names)
+        #: The tasks with labels in the training data: the only ones in the loss, metrics and score.
+        self.tasks: tuple[str, ...] = TASKS if tasks is None else tuple(t for t in TASKS if t in tasks)
         if model is None:
-            from affectlab.models import build_model
-
-            model = build_model(
-                self.cfg.model.arch, num_classes=num_classes, pretrained=self.cfg.model.pretrained
-            )
+            model = model_from_config(self.cfg, len(self.class_names))
         if self.cfg.model.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -197,7 +249,7 @@ class AffectModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         """Forward, loss terms, non-finite guard, running sums kept on the device (no per-step host sync)."""
         outputs = self(batch["image"])
-        terms = compute_losses(outputs, batch, self.cfg.loss, self._class_weights())
+        terms = compute_losses(outputs, batch, self.cfg.loss, self._class_weights(), self.tasks)
         loss = terms["loss"]
         where = (self.trainer.global_step, self.current_epoch, batch_idx)
         if self.cfg.nan_policy == "skip":
@@ -266,7 +318,7 @@ class AffectModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         """Log validation losses; keep the batch's outputs and labels (on device) for the epoch's metrics."""
         outputs = self(batch["image"])
-        terms = compute_losses(outputs, batch, self.cfg.loss, self._class_weights())
+        terms = compute_losses(outputs, batch, self.cfg.loss, self._class_weights(), self.tasks)
         n = batch["image"].shape[0]
         for name, value in terms.items():
             key = "val/loss" if name == "loss" else f"val/loss_{name}"
@@ -303,7 +355,7 @@ class AffectModule(pl.LightningModule):
             log.warning("validation outputs are NaN/inf at epoch %d: val/score is NaN", self.current_epoch)
             self.log("val/score", float("nan"), prog_bar=True)
             return
-        metrics, _ = score(Predictions.from_arrays(self.class_names, arrays), n_boot=0)
+        metrics, _ = score(Predictions.from_arrays(self.class_names, arrays), n_boot=0, tasks=self.tasks)
         for key in VAL_LOGGED:
             if metrics.get(key) is not None:
                 self.log(f"val/{key}", float(metrics[key]))
@@ -345,34 +397,8 @@ class AffectModule(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """Optimizer and LR schedule from `optim.*` and `scheduler.*`."""
-        o, s = self.cfg.optim, self.cfg.scheduler
-        decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim > 1]
-        no_decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim <= 1]
-        if o.name == "adamw":
-            groups = [
-                {"params": decay, "weight_decay": o.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ]
-            opt: torch.optim.Optimizer = torch.optim.AdamW(
-                groups, lr=o.lr, betas=(o.betas[0], o.betas[1]), **self._fused()
-            )
-        elif o.name == "adam":
-            opt = torch.optim.Adam(
-                self.model.parameters(),
-                lr=o.lr,
-                betas=(o.betas[0], o.betas[1]),
-                weight_decay=o.weight_decay,
-                **self._fused(),
-            )
-        else:
-            opt = torch.optim.SGD(
-                self.model.parameters(),
-                lr=o.lr,
-                momentum=o.momentum,
-                weight_decay=o.weight_decay,
-                nesterov=o.momentum > 0,
-                **self._fused(),
-            )
+        s = self.cfg.scheduler
+        opt = build_optimizer(self.model, self.cfg.optim, **self._fused())
         if s.name == "none":
             return opt
         if s.name == "step":

@@ -12,6 +12,7 @@ import lightning.pytorch as pl
 import numpy as np
 from torch import nn
 
+from affectlab.data.selection import SELECTION_FILE
 from affectlab.errors import AffectlabError
 from affectlab.io import ensure_free_space, ensure_writable
 from affectlab.preprocessing.spec import Preprocess
@@ -52,8 +53,8 @@ def _plain(value: Any) -> Any:
 def _compare_run(out: Path, where: str, before: dict[str, Any], run_info: dict[str, Any]) -> None:
     """Refuse to resume when what ``where`` recorded differs from this run (arch, classes, data, ...)."""
     before, now = _plain(before), _plain(run_info)
-    for key in ("arch", "class_names", "preprocess"):
-        if before.get(key) != now[key]:
+    for key in ("arch", "class_names", "preprocess", "protocol"):
+        if (key in before or key != "protocol") and before.get(key) != now[key]:
             raise AffectlabError(
                 f"cannot resume {out}: {key} was {before.get(key)!r} ({where}), now {now[key]!r}"
             )
@@ -114,15 +115,76 @@ def _keep_old_csv(out: Path) -> None:
         csv.rename(out / "logs" / f"metrics.{k}.csv")
 
 
-def _run_info(cfg: TrainConfig, dm: AffectDataModule, preprocess: Preprocess) -> dict[str, Any]:
-    """What the run folder records about itself (run.json): what a resumed run must match."""
+def _run_info(
+    cfg: TrainConfig, dm: AffectDataModule, preprocess: Preprocess, recipe: dict[str, Any]
+) -> dict[str, Any]:
+    """What the run folder records about itself (run.json): what a resume must match, and the protocol."""
     return {
         "arch": cfg.model.arch,
         "class_names": dm.class_names,
         "image_size": dm.image_size,
         "dataset": dm.fingerprint(),
         "preprocess": preprocess.to_dict(),
+        "recipe": recipe,
+        "protocol": protocol_facts(cfg, dm),
+        "tasks": task_facts(dm),
     }
+
+
+def protocol_facts(cfg: TrainConfig, dm: AffectDataModule) -> dict[str, Any]:
+    """Which split selected the exported weights and which one the run reports on."""
+    sel = cfg.selection
+    record = dm.selection_record or {}
+    selected_on = {
+        "holdout": f"{record.get('split', 'selection')} ({record.get('num_samples')} samples held out of "
+        f"{cfg.data.train_split}, seed {sel.seed})",
+        "reported": f"{cfg.data.val_split} (the reported split itself)",
+        "none": "none (last epoch exported)",
+    }[sel.split]
+    return {
+        "selection": sel.split,
+        "selected_on": selected_on if cfg.export == "best" else "none (last epoch exported)",
+        "selection_split": record.get("split")
+        if sel.split == "holdout"
+        else (cfg.data.val_split if sel.split == "reported" else None),
+        "selection_size": record.get("num_samples"),
+        "selection_seed": sel.seed if sel.split == "holdout" else None,
+        "reported_on": cfg.data.val_split,
+        "export": cfg.export,
+        "selected_on_reported": sel.split == "reported" and cfg.export == "best",
+    }
+
+
+def task_facts(dm: AffectDataModule) -> dict[str, Any]:
+    """Labelled samples per task and split; the tasks trained (those with labels in the training split)."""
+    from affectlab.training.module import TASKS
+
+    counts = dm.task_counts()
+    trained = [t for t in TASKS if counts["train"][t] > 0]
+    if not trained:
+        raise AffectlabError("the training split has no labels at all (expression, valence or arousal)")
+    left_out = {t: "no labels in the training split" for t in TASKS if t not in trained}
+    for split in ("selection", "val"):
+        for t in trained:
+            if counts[split][t] == 0:
+                left_out.setdefault(t, f"no labels in the {split} split")
+    return {"trained": trained, "counts": counts, "left_out": left_out}
+
+
+def _say_left_out(tasks: dict[str, Any]) -> None:
+    """Say which tasks a run leaves out of its loss, metrics and selection score, and why."""
+    counts = tasks["counts"]
+    for task in ("expression", "valence", "arousal"):
+        if task not in tasks["trained"]:
+            log.warning(
+                "%s: no labels in the training split: left out of the loss, the metrics and the selection "
+                "score (its head is not trained)",
+                task,
+            )
+            continue
+        for split, role in (("selection", "the selection score"), ("val", "the reported metrics")):
+            if counts[split][task] == 0:
+                log.warning("%s: no labels in the %s split: left out of %s", task, split, role)
 
 
 def _fit(
@@ -153,21 +215,24 @@ def _fit(
         ) from None
 
 
-def _export_best(
-    module: AffectModule, best: Path, out: Path, preprocess: Preprocess, meta: dict[str, Any]
+def _export_weights(
+    module: AffectModule, ckpt: Path, out: Path, preprocess: Preprocess, meta: dict[str, Any]
 ) -> Any:
-    """Load the best checkpoint's weights into the model and write model.safetensors; return its ModelInfo."""
+    """Load a checkpoint's weights (best or last) into the model, write model.safetensors; return its info."""
     from affectlab.models import ModelInfo, save_weights
     from affectlab.models.artifacts import WEIGHTS_NAME
 
-    state = load_checkpoint_file(best)["state_dict"]
+    saved = load_checkpoint_file(ckpt)
+    state = saved["state_dict"]
     weights = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     module.model.load_state_dict(weights)
+    meta["exported_epoch"] = int(saved.get("epoch", -1)) + 1  # 1-based: epoch k ends after k passes
     info = ModelInfo(
         arch=module.cfg.model.arch,
         class_names=tuple(module.class_names),
         preprocess=preprocess,
         metadata=meta,
+        va_activation=str(getattr(module.model, "va_activation", "tanh")),
     )
     save_weights(module.model, info, out / WEIGHTS_NAME)
     return info
@@ -178,6 +243,7 @@ def _final_metrics(
 ) -> dict[str, Any]:
     """Score the exported model on the validation split through the one evaluation path (metrics.json)."""
     from affectlab.evaluation.evaluate import evaluate_model, metrics_record
+    from affectlab.evaluation.protocol import evaluation_protocol
     from affectlab.evaluation.runner import load_for_eval
 
     assert dm.val_split is not None
@@ -187,7 +253,19 @@ def _final_metrics(
     )
     data = {"path": cfg.data.path or "in-memory", "split": cfg.data.val_split}
     extra = {"device": str(device), "seconds": round(run.seconds, 3), "training": info.metadata}
+    extra["protocol"] = evaluation_protocol(info.metadata, cfg.data.val_split)
+    extra["targets"] = targets_met(cfg.targets, run.metrics)
     return metrics_record(loaded, data, run.predictions, run.metrics, run.ci, **extra)
+
+
+def targets_met(targets: dict[str, float], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Each target with the value reached and whether it was met (RMSE: at most; the others: at least)."""
+    out: dict[str, Any] = {}
+    for key, target in targets.items():
+        value = metrics.get(key)
+        met = None if value is None else (value <= target if key.endswith("_rmse") else value >= target)
+        out[key] = {"target": float(target), "value": value, "met": met}
+    return out
 
 
 def _finish(
@@ -204,18 +282,24 @@ def _finish(
 
     out = Path(cfg.out)
     score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+    run_info = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
     meta = {
         "monitor": cfg.monitor,
         "best_score": None if score is None else float(score),
         "best_checkpoint": best.name,
         "best_epoch": best_epoch(best),
+        "export": cfg.export,
         "epochs_trained": trainer.current_epoch,
         "train_seconds": round(seconds, 1),
         "global_step": trainer.global_step,
         "skipped_steps": module.skipped_steps,
+        "seed": cfg.seed,
         "dataset": dm.fingerprint(),
+        "protocol": run_info.get("protocol", protocol_facts(cfg, dm)),
+        "tasks": run_info.get("tasks", task_facts(dm)),
+        "recipe": run_info.get("recipe"),
     }
-    info = _export_best(module, best, out, preprocess, meta)
+    info = _export_weights(module, best, out, preprocess, meta)
     write_json(out / "metrics.json", _final_metrics(module, info, dm, cfg, trainer.strategy.root_device))
 
 
@@ -230,6 +314,10 @@ def train(
     """Train a multi-task affect model and return its run folder (see docs/training.md)."""
     refuse_worker_import("train")
     cfg = load_config(config, overrides)
+    recipe = {
+        "config": str(config) if isinstance(config, (str, Path)) else None,
+        "overrides": [o for o in overrides] if isinstance(overrides, list) else overrides,
+    }
     out = Path(cfg.out)
     ensure_writable(out, "run folder")
     hint = f"affectlab train --resume --out {out}"
@@ -240,15 +328,21 @@ def train(
     speed = apply_speed(cfg)  # threads first: opening the data and building the model already use them
     dm = AffectDataModule(cfg, train_split, val_split)
     preprocess = dm.preprocess()  # from the data itself: size, margin, alignment (never a default)
-    run_info = _run_info(cfg, dm, preprocess)
+    run_info = _run_info(cfg, dm, preprocess, recipe)
     run_info["speed"] = speed
+    _say_left_out(run_info["tasks"])
     if cfg.resume:
         check_not_finished(out, cfg.trainer.max_epochs)
         _check_resume(out, run_info)
         _keep_old_csv(out)
     weights = _class_weights(dm, len(dm.class_names)) if cfg.loss.class_weights == "balanced" else None
     module = AffectModule(
-        cfg.to_dict(), dm.class_names, class_weights=weights, model=model, preprocess=preprocess.to_dict()
+        cfg.to_dict(),
+        dm.class_names,
+        class_weights=weights,
+        model=model,
+        preprocess=preprocess.to_dict(),
+        tasks=run_info["tasks"]["trained"],
     )
     callbacks, ckpt_cb, interrupt_cb = build_callbacks(cfg, out, hint)
     callbacks.append(RunStamp(run_info))
@@ -259,6 +353,7 @@ def train(
             out.mkdir(parents=True, exist_ok=True)
             save_config(cfg, out / "config.yaml")
             (out / "run.json").write_text(json.dumps(run_info, indent=2))
+            dm.save_selection(out / SELECTION_FILE)
             describe_start(trainer, cfg, module, run_info)
         started = time.perf_counter()
         _fit(trainer, module, dm, cfg, interrupt_cb)
@@ -266,6 +361,6 @@ def train(
         # The run folder's own best.ckpt: Lightning's best_model_path is absolute and, after the run folder
         # was moved or copied, still names the old place (a file outside this run).
         best = out / "checkpoints" / "best.ckpt"
-        best = best if ckpt_cb.best_model_path and best.is_file() else last
+        best = best if ckpt_cb.best_model_path and best.is_file() and cfg.export == "best" else last
         _finish(trainer, module, dm, cfg, best, preprocess, time.perf_counter() - started)
     return out
