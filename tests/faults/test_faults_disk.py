@@ -176,12 +176,13 @@ def test_export_disk_filling_up_leaves_no_partial_file(
 
 
 class _Split:
-    """A tiny in-memory FaceSplit (zeros); the data are not what these tests are about."""
+    """A tiny in-memory FaceSplit (one grey per sample); the data are not what these tests are about."""
 
     def __init__(self, n: int) -> None:
         from affectlab.labels import class_names
 
         self.class_names, self.image_size, self.n = class_names(8), 32, n
+        self.crop_margin, self.align = 0.0, False  # how the faces were cut: the model records it
 
     def __len__(self) -> int:
         return self.n
@@ -194,7 +195,8 @@ class _Split:
         n = len(idx)
         zeros = np.zeros(n, np.float32)
         return {
-            "image": np.zeros((n, 32, 32, 3), np.uint8),
+            # one distinct grey per sample: the selection split holds out by content, so no two may match
+            "image": np.broadcast_to((idx % 256).astype(np.uint8)[:, None, None, None], (n, 32, 32, 3)).copy(),
             "expression": idx % 8,
             "valence": zeros,
             "arousal": zeros,
