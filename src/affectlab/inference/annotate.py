@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlab.inference.results import FaceResult, FrameResult
+from affectlab.inference.smoothing import shown
 
 #: One RGB colour per expression index (cycled for longer class lists).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -24,7 +25,8 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 
 def _colour(face: FaceResult) -> tuple[int, int, int]:
     names = list(face.probabilities)
-    index = names.index(face.expression) if face.expression in names else 0
+    expression = shown(face)[0]
+    index = names.index(expression) if expression in names else 0
     return PALETTE[index % len(PALETTE)]
 
 
@@ -39,7 +41,8 @@ def draw_faces(rgb: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
         x, y, w, h = (round(v) for v in face.box)
         colour = _colour(face)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2 * unit)
-        label = f"{face.expression} {face.probabilities.get(face.expression, 0.0):.2f}"
+        expression, prob, _, _ = shown(face)  # the smoothed values when predict --smooth is on
+        label = ("" if face.track is None else f"#{face.track} ") + f"{expression} {prob:.2f}"
         scale = 0.5 * unit
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, unit)
         ty = y - 4 * unit if y - th - base - 4 * unit >= 0 else min(height - base, y + h + th + 4 * unit)
@@ -66,8 +69,9 @@ def _draw_va(out: np.ndarray, face: FaceResult, colour: tuple[int, int, int], un
     mid = side // 2
     cv2.line(out, (x0 + mid, y0), (x0 + mid, y0 + side), (160, 160, 160), 1)
     cv2.line(out, (x0, y0 + mid), (x0 + side, y0 + mid), (160, 160, 160), 1)
-    px = x0 + round((np.clip(face.valence, -1, 1) + 1) / 2 * side)
-    py = y0 + round((1 - (np.clip(face.arousal, -1, 1) + 1) / 2) * side)
+    _, _, valence, arousal = shown(face)
+    px = x0 + round((np.clip(valence, -1, 1) + 1) / 2 * side)
+    py = y0 + round((1 - (np.clip(arousal, -1, 1) + 1) / 2) * side)
     cv2.circle(out, (px, py), max(2, 3 * unit), colour, -1, cv2.LINE_AA)
 
 

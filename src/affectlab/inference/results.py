@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -13,6 +13,7 @@ from typing import IO, Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.inference.smoothing import Smoothed, smooth_columns, smooth_row
 
 #: Output columns before the per-class probabilities (`prob_<class>`, in the model's class order).
 LEADING_COLUMNS: tuple[str, ...] = (
@@ -20,6 +21,7 @@ LEADING_COLUMNS: tuple[str, ...] = (
     "frame",
     "time_s",
     "face",
+    "track",
     "box_x",
     "box_y",
     "box_w",
@@ -31,9 +33,10 @@ LEADING_COLUMNS: tuple[str, ...] = (
 TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal")
 
 
-def result_columns(class_names: Sequence[str]) -> list[str]:
-    """Return the documented output columns for a model's class names."""
-    return [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS]
+def result_columns(class_names: Sequence[str], smoothed: bool = False) -> list[str]:
+    """Return the documented output columns for a model's class names (plus the smoothed ones)."""
+    columns = [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS]
+    return columns + (smooth_columns(class_names) if smoothed else [])
 
 
 @dataclass(frozen=True)
@@ -50,14 +53,19 @@ class FaceResult:
     probabilities: dict[str, float]
     valence: float
     arousal: float
+    #: Track id (1, 2, ...) of the face within its video or camera stream; None for still images.
+    track: int | None = None
+    #: The per-track smoothed values (predict --smooth), beside the raw ones above.
+    smoothed: Smoothed | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (box as [x, y, w, h], probabilities as {class: p})."""
-        return {
+        out = {
             "source": self.source,
             "frame": self.frame,
             "time_s": self.time_s,
             "face": self.face,
+            "track": self.track,
             "box": [round(float(v), 2) for v in self.box],
             "score": self.score,
             "expression": self.expression,
@@ -65,6 +73,9 @@ class FaceResult:
             "valence": self.valence,
             "arousal": self.arousal,
         }
+        if self.smoothed is not None:
+            out["smoothed"] = asdict(self.smoothed)
+        return out
 
     def to_row(self) -> dict[str, Any]:
         """Return the flat output row (the documented columns)."""
@@ -74,6 +85,7 @@ class FaceResult:
             "frame": self.frame,
             "time_s": None if self.time_s is None else round(self.time_s, 4),
             "face": self.face,
+            "track": self.track,
             "box_x": x,
             "box_y": y,
             "box_w": w,
@@ -110,6 +122,10 @@ class Summary:
     no_face: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Per video: one summary per face track (affectlab.inference.tracks_report.track_summaries).
+    tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Seconds per stage (decode, detect, track, crop, model, write).
+    stages: dict[str, float] = field(default_factory=dict)
 
     def add(self, result: FrameResult) -> None:
         """Count one processed image/frame."""
@@ -131,18 +147,22 @@ class Summary:
             "errors": [{"source": s, "error": e} for s, e in self.errors],
             "seconds": round(self.seconds, 3),
             "faces_per_s": round(self.faces / self.seconds, 2) if self.seconds > 0 else None,
+            **({"stages_s": self.stages} if self.stages else {}),
+            **({"tracks": self.tracks} if self.tracks else {}),
         }
 
 
 class ResultWriter:
     """Stream rows to a .jsonl (one object per face) or .csv file, chosen by the file's suffix."""
 
-    def __init__(self, path: str | Path, class_names: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, class_names: Sequence[str], smoothed: bool = False) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in (".jsonl", ".csv"):
             raise AffectlabError(f"output file {self.path} must end in .jsonl or .csv")
-        self.columns = result_columns(class_names)
+        self.columns = result_columns(class_names, smoothed)
+        self.class_names = list(class_names)
+        self.smoothed = smoothed
         self.format = suffix[1:]
         self.rows = 0
         try:
@@ -159,6 +179,8 @@ class ResultWriter:
         """Append one row per face."""
         for face in faces:
             row = face.to_row()
+            if self.smoothed:
+                row.update(smooth_row(face, self.class_names))
             if list(row) != self.columns:
                 raise AffectlabError(f"result columns {list(row)} differ from the header {self.columns}")
             try:

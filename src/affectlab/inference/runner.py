@@ -12,6 +12,7 @@ from affectlab.inference.annotate import Timeline, draw_faces, save_image
 from affectlab.inference.predictor import Predictor
 from affectlab.inference.results import FrameResult, ResultWriter, Summary
 from affectlab.inference.sources import is_video, iter_frames
+from affectlab.inference.tracks_report import TrackBooks
 from affectlab.inference.video import VideoWriter
 from affectlab.preprocessing.video import video_info
 
@@ -28,8 +29,16 @@ def _relative_names(paths: Sequence[Path]) -> dict[str, Path]:
 class _Annotator:
     """Writes annotated images, annotated videos and per-video timelines under one folder."""
 
-    def __init__(self, folder: Path, paths: Sequence[Path], class_names: Sequence[str], stride: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        paths: Sequence[Path],
+        class_names: Sequence[str],
+        stride: int,
+        books: TrackBooks | None = None,
+    ) -> None:
         self.folder = folder
+        self.books = books
         self.names = _relative_names(paths)
         self.class_names = class_names
         self.stride = stride
@@ -63,8 +72,11 @@ class _Annotator:
             self.video.close()
             self.written.append(self.video.path)
             stem = self.folder / self.names[self.source]
-            plot = stem.with_name(stem.stem + "_timeline.png")
-            self.written.append(self.timeline.save(plot, title=Path(self.source).name))
+            if self.books is not None:  # tracked: per-track summary, timeline and trajectory
+                self.written.extend(self.books.write(self.source, stem))
+            else:
+                plot = stem.with_name(stem.stem + "_timeline.png")
+                self.written.append(self.timeline.save(plot, title=Path(self.source).name))
         self.video, self.timeline = None, None
 
 
@@ -85,23 +97,36 @@ def run_predict(
     if annotate_dir is not None:
         ensure_writable(annotate_dir, "annotated images")
     summary = Summary(files=len(paths), videos=sum(is_video(p) for p in paths))
-    writer = ResultWriter(out, predictor.class_names) if out is not None else None
-    annotator = _Annotator(annotate_dir, paths, predictor.class_names, stride) if annotate_dir else None
+    smoothed = predictor.smoothing is not None
+    writer = ResultWriter(out, predictor.class_names, smoothed) if out is not None else None
+    books = TrackBooks(predictor.class_names) if predictor.tracking is not None and detect else None
+    annotator = (
+        _Annotator(annotate_dir, paths, predictor.class_names, stride, books) if annotate_dir else None
+    )
+    times = predictor.times
+    times.reset()
     start = time.perf_counter()
     try:
-        frames = iter_frames(paths, stride)
+        frames = times.timed(iter_frames(paths, stride), "decode")
         for result in predictor.predict_frames(frames, detect=detect, keep_images=annotator is not None):
             summary.add(result)
             if result.error is not None:
                 log.warning("skipped %s: %s", result.source, result.error)
-            if writer is not None:
-                writer.write(result.faces)
-            if annotator is not None:
-                annotator.add(result)
+            if books is not None:
+                books.add(result)
+            with times.stage("write"):
+                if writer is not None:
+                    writer.write(result.faces)
+                if annotator is not None:
+                    annotator.add(result)
             if on_result is not None:
                 on_result(result)
         if annotator is not None:
-            annotator.finish()
+            with times.stage("write"):
+                annotator.finish()
+        if books is not None:
+            summary.tracks = books.summaries()
+        summary.stages = times.to_dict()
     finally:
         if writer is not None:
             writer.close()
