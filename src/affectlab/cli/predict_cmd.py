@@ -34,6 +34,12 @@ def _print_summary(summary: Any, out: Path | None, annotate: Path | None) -> Non
     )
     for err in data["errors"]:
         typer.secho(f"  error: {err['source']}: {err['error']}", fg=typer.colors.YELLOW, err=True)
+    for source, tracks in data.get("tracks", {}).items():
+        from affectlab.inference.tracks_report import describe_track
+
+        typer.echo(f"{source}: {len(tracks)} face track(s)")
+        for track in tracks:
+            typer.echo(f"  {describe_track(track)}")
     if out is not None:
         typer.echo(f"results: {out}")
     if annotate is not None:
@@ -80,6 +86,19 @@ def predict_command(
     webcam: Annotated[
         int | None, typer.Option("--webcam", help="live camera index, shown in a window (q quits)")
     ] = None,
+    track: Annotated[
+        bool,
+        typer.Option("--track/--no-track", help="follow faces in videos and webcams with track ids"),
+    ] = True,
+    detect_every: Annotated[
+        int, typer.Option("--detect-every", help="tracking: full-frame detection every N frames (10)")
+    ] = 10,
+    smooth: Annotated[
+        float | None,
+        typer.Option(
+            "--smooth", help="per-track smoothing, time constant in frames (e.g. 5; lag about N-0.5)"
+        ),
+    ] = None,
     summary_json: Annotated[
         Path | None, typer.Option("--summary-json", help="also write the run summary as JSON")
     ] = None,
@@ -109,9 +128,19 @@ def predict_command(
         options["score_threshold"] = threshold
     if max_side is not None:
         options["max_side"] = max_side
+    if threads is not None:
+        options["threads"] = threads  # the detector's ONNX Runtime session too, not only the model
     det = create_detector("none" if no_detect else detector, **options)
     # Crop size, margin and eye alignment come from the model file: they are how it was trained.
-    predictor = Predictor.load(model, device=device, threads=threads, detector=det, batch_size=batch_size)
+    from affectlab.inference.smoothing import check_tau
+    from affectlab.inference.tracking import TrackOptions
+
+    tracking = TrackOptions(detect_every=detect_every) if track else None
+    smoothing = None if smooth is None else check_tau(smooth)
+    predictor = Predictor.load(
+        model, device=device, threads=threads, detector=det, batch_size=batch_size, tracking=tracking
+    )
+    predictor.smoothing = smoothing
 
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam

@@ -114,6 +114,19 @@ class TrackBook:
         return sorted(longest)
 
 
+def describe_track(entry: dict[str, Any]) -> str:
+    """One line for a track summary: id, time span, frames, main expressions, valence/arousal."""
+    shares = entry.get("smooth_expression_shares") or entry["expression_shares"]
+    top = sorted(shares.items(), key=lambda kv: -kv[1])[:2]
+    main = ", ".join(f"{name} {share:.0%}" for name, share in top if share > 0)
+    return (
+        f"track {entry['track']}: {entry['start_s']:.2f}-{entry['end_s']:.2f} s, "
+        f"{entry['frames_seen']}/{entry['frames_in_span']} frames; {main}; "
+        f"valence {entry['valence_mean']:+.2f} (sd {entry['valence_std']:.2f}), "
+        f"arousal {entry['arousal_mean']:+.2f} (sd {entry['arousal_std']:.2f})"
+    )
+
+
 def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
     return (colour[0] / 255.0, colour[1] / 255.0, colour[2] / 255.0)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from affectlab.data.readers import folders, manifest, official, repackaged
+from affectlab.data.readers import affwild2, folders, manifest, official, repackaged
 from affectlab.data.readers.base import SPLITS, LabelPolicy, Problems, ReasonCount, Record
 from affectlab.errors import AffectlabError
 
 #: Layout name -> reader module, in detection order.
 LAYOUTS: dict[str, ModuleType] = {
+    "affwild2": affwild2,
     "repackaged": repackaged,
     "official": official,
     "manifest": manifest,
@@ -30,7 +31,7 @@ __all__ = [
 
 
 def detect_layout(path: str | Path) -> str:
-    """Return the layout name of a raw dataset: repackaged, official, manifest or folders."""
+    """Return the layout name of a raw dataset: affwild2, repackaged, official, manifest or folders."""
     root = Path(path)
     if not root.exists():
         raise AffectlabError(f"{root}: no such file or folder; expected a dataset root or a manifest CSV")
@@ -47,7 +48,8 @@ def detect_layout(path: str | Path) -> str:
         if module.matches(root):
             return name
     raise AffectlabError(
-        f"{root}: unrecognised dataset layout; expected one of: re-packaged AffectNet (train_set/images, "
+        f"{root}: unrecognised dataset layout; expected one of: Aff-Wild2 (cropped_aligned/ + annotations/), "
+        "re-packaged AffectNet (train_set/images, "
         "val_set/images), official AffectNet (Manually_Annotated_file_lists/), a manifest CSV "
         "(path,expression,valence,arousal) or class folders (train/<class>/, val/<class>/)"
     )
