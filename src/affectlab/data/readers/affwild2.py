@@ -18,7 +18,8 @@ Counted, never silent: ``missing_video`` (an annotation file without its frame f
 (an annotated frame without a crop: the challenge has none where no face was found), ``frame_count_mismatch``
 (a folder with frames beyond the annotation's last line; they are not used), ``bad_annotation`` (a file with
 a wrong header: skipped whole), ``bad_label`` / ``label_out_of_range`` (a line), ``valence_missing``
-/ ``arousal_missing`` (-5), ``expression_missing`` (-1), ``video_in_two_splits``, ``video_without_annotation``.
+/ ``arousal_missing`` (-5), ``expression_missing`` (-1), ``video_in_two_splits``,
+``video_without_annotation``.
 A rejected line loses only that challenge's labels: the frame keeps those of the other file.
 """
 
