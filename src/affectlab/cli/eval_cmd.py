@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,11 +21,27 @@ def evaluate_command(
     n_boot: Annotated[
         int, typer.Option("--bootstrap", help="bootstrap resamples for 95% CIs (0: none)")
     ] = 1000,
+    per_video: Annotated[
+        bool,
+        typer.Option("--per-video", help="video frames (Aff-Wild2): CCC over all frames and per video"),
+    ] = False,
+    smooth: Annotated[
+        float, typer.Option("--smooth", help="with --per-video: smoothing time constant in frames")
+    ] = 5.0,
 ) -> None:
     """Evaluate a model on a split: metrics.json plus report.md and a self-contained report.html."""
     from affectlab.reports.evaluate import evaluate
 
-    result = evaluate(ckpt, data, split, out, tta=tta, batch_size=batch_size, device=device, n_boot=n_boot)
+    options: dict[str, Any] = {"tta": tta, "batch_size": batch_size, "device": device, "n_boot": n_boot}
+    if per_video:  # Aff-Wild2's protocol, raw and smoothed: affectlab.affwild2_eval
+        from affectlab.affwild2_eval import evaluate_videos, format_scores
+
+        result, scores = evaluate_videos(ckpt, data, split, out, tau=smooth, **options)
+        for line in format_scores(scores):
+            typer.echo(line)
+        typer.echo(f"video metrics: {result.out / 'video_metrics.json'}")
+    else:
+        result = evaluate(ckpt, data, split, out, **options)
     m = result.metrics
     parts = [
         f"{k.split('_', 1)[1] if k.startswith('expression') else k} {m[k]:.4f}"
