@@ -1,4 +1,4 @@
-"""Aff-Wild2-protocol scores: pooled and per-video CCC (checked by hand formula), per-video causal smoothing."""
+"""Aff-Wild2-protocol scores: pooled and per-video CCC (checked by hand), per-video causal smoothing."""
 
 from __future__ import annotations
 

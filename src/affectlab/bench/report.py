@@ -66,6 +66,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": speedup >= ORT_SPEEDUP,
             }
         )
+    from affectlab.bench.video_track import tracking_targets
+
+    out.extend(tracking_targets(results))
     memory = results.get("memory")
     if memory:
         growth = memory["rss_growth"]
@@ -186,6 +189,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 "",
             )
         )
+    from affectlab.bench.video_track import tracking_rows
+
+    rows.extend(tracking_rows(results))
     memory = results.get("memory")
     if memory:
         for key in ("small", "large"):

@@ -14,12 +14,14 @@ def bench(
     ),
     out: Path | None = typer.Option(None, "--out", help="Write the results as JSON to this file."),
     only: str | None = typer.Option(
-        None, "--only", help="Comma-separated sections: data,train,infer,memory."
+        None, "--only", help="Comma-separated sections: data,train,infer,video,memory."
     ),
     workdir: Path | None = typer.Option(
         None, "--workdir", help="Keep (and reuse) generated datasets here instead of a temporary folder."
     ),
-    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads (default: torch's)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="threads of torch, the ONNX model and the face detector (default: theirs)."
+    ),
 ) -> None:
     """Benchmark the data path, training, inference and loader memory on the synthetic dataset."""
     from affectlab.bench.report import render, write_json

@@ -16,7 +16,8 @@ def synth(
     train: int = typer.Option(10000, "--train", help="Training images (AffectNet class imbalance)."),
     val: int = typer.Option(1000, "--val", help="Validation images (balanced over the 8 classes)."),
     size: int = typer.Option(112, "--size", help="Face image side in pixels (official: face box side)."),
-    layout: str = typer.Option("repackaged", "--layout", help=f"One of: {', '.join(LAYOUTS)}."),
+    layout: str = typer.Option("repackaged", "--layout", help=f"One of: {', '.join(LAYOUTS)}, affwild2."),
+    frames: int = typer.Option(60, "--frames", help="affwild2: frames per video (--train/--val: videos)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: all cores, max 8)."),
     label_noise: float = typer.Option(0.02, "--label-noise", help="Fraction of expression labels flipped."),
@@ -25,6 +26,14 @@ def synth(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Render a synthetic face dataset shaped exactly like AffectNet (expression, valence, arousal)."""
+    if layout == "affwild2":  # videos whose valence/arousal drift: affectlab.data.synth_video
+        from affectlab.data.synth_video import generate_affwild2
+
+        root = generate_affwild2(
+            out, train=train, val=val, frames=frames, size=size, seed=seed, invalid_every=25
+        )
+        typer.echo(f"wrote affwild2 layout to {root}: {train} + {val} videos of {frames} frames ({size} px)")
+        return
     if layout not in LAYOUTS:
         raise AffectlabError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     path = generate(

@@ -2,11 +2,14 @@
 
 How a stream is processed, frame by frame (only frames already seen are used, so it works live):
 
-- **Scan** (full-frame detection) on the first frame, then every ``detect_every`` frames, and on every frame
-  while no face is being followed. The detector's input side is chosen for the faces present: small enough
-  that the smallest followed face is still ``min_face_px`` pixels tall at the detector's input (never below
-  ``min_side``, never above the detector's own ``max_side``); every ``full_every``-th scan, and every scan
-  while nothing is followed, runs at the detector's own size so that new small faces are found.
+- **Scan** (full-frame detection) on the first frame, then every ``detect_every`` frames, on every frame
+  while no face is being followed, and on a frame whose picture changed since the previous one somewhere
+  away from the faces followed (a coarse 64-column grey copy differs by more than ``scene_change`` grey
+  levels in a cell): that is how a new face is found on the frame it appears. The detector's input side is
+  chosen for the faces present: small enough that the smallest followed face is still ``min_face_px``
+  pixels tall at the detector's input (never below ``min_side``, never above the detector's own
+  ``max_side``); every ``full_every``-th scan, and every scan while nothing is followed, runs at the
+  detector's own size so that new small faces are found.
 - **Follow** (between scans): each face seen on the previous frame is looked for again in a small window
   around where it is heading (its last box moved by its last motion, grown by ``window_margin``, resized to
   ``window_px``), cut with :func:`affectlab.preprocessing.crop.crop_faces` and run through the same
@@ -143,7 +146,7 @@ class FaceTracker:
         self._since_scan = 0
         self._scans = 0
         self._longest = 0
-        self._reference: np.ndarray | None = None  # coarse grey frame at the last scan
+        self._reference: np.ndarray | None = None  # coarse grey previous frame
         self.scans = 0
         self.windows = 0
 
@@ -183,7 +186,7 @@ class FaceTracker:
             return {}
         height, width = rgb.shape[:2]
         with self.times.stage("crop"):
-            windows = crop_faces(rgb, [(b, None) for b in boxes.values()], opt.window_px, opt.window_margin)
+            windows = [_window_crop(rgb, b, opt.window_px, opt.window_margin) for b in boxes.values()]
         found: dict[Any, Detection] = {}
         for (key, box), window in zip(boxes.items(), windows, strict=True):
             left, top, side = square_region(box, opt.window_margin, width, height)
@@ -212,11 +215,11 @@ class FaceTracker:
 
         height, width = rgb.shape[:2]
         size = (_GRID, max(1, round(_GRID * height / width)))
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
     def _changed(self, rgb: np.ndarray, followed: list[Box]) -> bool:
-        """Whether the picture changed, away from the faces followed, since the last scan (new faces?)."""
+        """Whether the picture changed away from the faces followed since the previous frame (new faces?)."""
         if self.options.scene_change is None:
             return False
         with self.times.stage("track"):
@@ -231,6 +234,7 @@ class FaceTracker:
                 x0, y0 = max(int(left * fx), 0), max(int(top * fy), 0)
                 away[y0 : int(np.ceil((top + side) * fy)), x0 : int(np.ceil((left + side) * fx))] = False
             diff = np.abs(small - self._reference)[away]
+            self._reference = small
             return bool(diff.size and diff.max() > self.options.scene_change)
 
     def _heading(self, rgb: np.ndarray) -> dict[int, Box]:
@@ -345,6 +349,17 @@ class _Seen:
         (f0, x0, y0), (f1, x1, y1) = history[0], history[-1]
         span = max(f1 - f0, 1)
         return cls(box, frame, ((x1 - x0) / span, (y1 - y0) / span), history)
+
+
+def _window_crop(rgb: np.ndarray, box: Box, size: int, margin: float) -> np.ndarray:
+    """crop_faces of one box, handed only the part of the frame its square covers (the same pixels:
+    the square is cut at the same place and padded black outside the frame either way, far cheaper)."""
+    height, width = rgb.shape[:2]
+    left, top, side = square_region(box, margin, width, height)
+    x0, y0 = min(max(left, 0), width - 1), min(max(top, 0), height - 1)
+    x1, y1 = max(min(left + side, width), x0 + 1), max(min(top + side, height), y0 + 1)
+    shifted = (box[0] - x0, box[1] - y0, box[2], box[3])
+    return crop_faces(rgb[y0:y1, x0:x1], [(shifted, None)], size, margin)[0]
 
 
 def _distance(a: Box, b: Box) -> float:
