@@ -81,7 +81,7 @@ def predict_command(
     device: Annotated[str, typer.Option("--device", help="cpu or cuda")] = "cpu",
     threads: Annotated[
         int | None,
-        typer.Option("--threads", help="model threads, PyTorch or ONNX Runtime (default: all cores)"),
+        typer.Option("--threads", help="model and face-detector threads (default: all cores)"),
     ] = None,
     webcam: Annotated[
         int | None, typer.Option("--webcam", help="live camera index, shown in a window (q quits)")
