@@ -195,3 +195,16 @@ def test_run_predict_counts_tracks_and_no_face_frames(standin_predictor, clips, 
     assert [t["track"] for t in tracks] == [1, 2]
     assert tracks[1]["frames_seen"] < tracks[1]["frames_in_span"]  # the visitor's absence is a gap
     assert set(summary.stages) >= {"decode", "detect", "track", "crop", "model", "write"}
+
+
+def test_face_covered_for_a_while_by_someone_passing_keeps_its_id() -> None:
+    # A sits still; B walks past in front of it and covers it for about 20 frames. While A is being
+    # covered its box shrinks from one side, which biases its measured motion: it must still get its id back.
+    n = 70
+    frames = [[(320, 180, 70), (640 - 8 * i, 180, 140)] for i in range(n)]
+    out = run(FaceTracker(BlobDetector()), frames)
+    shown = [i for i in range(n) if abs(frames[i][0][0] - frames[i][1][0]) > 110]
+    a_ids = {owner(out[i], frames[i][0]) for i in shown}
+    assert a_ids == {owner(out[0], frames[0][0])} and None not in a_ids
+    assert any(owner(o, f[0]) is None for o, f in zip(out, frames, strict=True))  # A was hidden
+    assert {t for o in out for t in o} == {1, 2}

@@ -90,7 +90,9 @@ def generate_affwild2(
     if frames < 3 or size < 32 or train < 0 or val < 0 or train + val == 0:
         raise AffectlabError("generate_affwild2: need frames >= 3, size >= 32 and at least one video")
     if train + val > 1000:
-        raise AffectlabError(f"{train} + {val} videos asked for: the affwild2 layout counts videos, not frames")
+        raise AffectlabError(
+            f"{train} + {val} videos asked for: the affwild2 layout counts videos, not frames"
+        )
     header = ",".join(AFFWILD2_CLASSES)
     meta: dict[str, dict[str, int]] = {}
     for s, (split, count) in enumerate((("train", train), ("val", val))):

@@ -318,17 +318,20 @@ class FaceTracker:
         return out
 
     def _lost_near(self, box: Box, taken: set[int]) -> int | None:
-        """The lost face (not yet matched this frame) whose window around its expected place holds `box`."""
+        """The lost face (not matched this frame) that `box` can be: near where its motion would have taken
+        it, or near where it was last seen (people who get covered mostly stay where they are; and a face
+        being covered shrinks from one side, which biases its measured motion), and of its usual size."""
         best, best_d = None, np.inf
+        side = max(box[2], box[3])
         for tid, seen in self._seen.items():
             gap = self._n - seen.frame
             if tid in taken or not 1 < gap <= self.options.lost_frames + 1:
                 continue
             x, y, w, h = seen.box
+            usual = seen.usual_side()
             expected = (x + seen.motion[0] * gap, y + seen.motion[1] * gap, w, h)
-            reach = max(w, h) * (0.5 + self.options.window_margin)
-            d = _distance(box, expected)
-            if d <= reach and d < best_d and _similar_size(box, expected):
+            d = min(_distance(box, expected), _distance(box, seen.box))
+            if d <= usual * (0.5 + self.options.window_margin) and d < best_d and 0.5 <= side / usual <= 2.0:
                 best, best_d = tid, d
         return best
 
@@ -338,17 +341,23 @@ class _Seen:
     box: Box
     frame: int
     motion: tuple[float, float]
-    history: tuple[tuple[int, float, float], ...] = ()  # (frame, centre x, centre y), the last few
+    history: tuple[tuple[int, float, float, float], ...] = ()  # (frame, centre x, centre y, side), last few
 
     @classmethod
     def after(cls, before: _Seen | None, box: Box, frame: int) -> _Seen:
         """The record of a face found at `frame`; its motion per frame measured over the last few sightings
         (one step alone is biased when a box shrinks as the face is being covered)."""
         x, y, w, h = box
-        history = ((before.history if before else ()) + ((frame, x + w / 2, y + h / 2),))[-_HISTORY:]
-        (f0, x0, y0), (f1, x1, y1) = history[0], history[-1]
+        history = ((before.history if before else ()) + ((frame, x + w / 2, y + h / 2, max(w, h)),))[
+            -_HISTORY:
+        ]
+        (f0, x0, y0, _), (f1, x1, y1, _) = history[0], history[-1]
         span = max(f1 - f0, 1)
         return cls(box, frame, ((x1 - x0) / span, (y1 - y0) / span), history)
+
+    def usual_side(self) -> float:
+        """The face's largest side over its last sightings (a face being covered looks smaller)."""
+        return max(h[3] for h in self.history)
 
 
 def _window_crop(rgb: np.ndarray, box: Box, size: int, margin: float) -> np.ndarray:

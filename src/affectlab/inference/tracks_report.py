@@ -163,14 +163,14 @@ def save_timeline(book: TrackBook, path: str | Path, title: str = "") -> Path:
     for ax, tid in zip(axes, tracks, strict=False):
         _track_panel(ax, book, tid, t, step, colours)
     for ax in axes:
-        for a, b in no_face:
-            ax.axvspan(a, b, color="0.55", alpha=0.35, linewidth=0)
+        for a, b in no_face:  # hatched, so it is not read as the neutral colour
+            ax.axvspan(a, b, facecolor="none", edgecolor="0.35", hatch="///", linewidth=0)
         ax.set_ylim(-1.45, 1.05)
         ax.axhline(0.0, color="grey", linewidth=0.5)
     if not tracks:
         axes[0].text(0.5, 0.5, "no face was found in this video", ha="center", transform=axes[0].transAxes)
     axes[-1].set_xlabel("time (s)")
-    handles = [Patch(color="0.55", alpha=0.35, label="no face found in the frame")]
+    handles = [Patch(facecolor="none", edgecolor="0.35", hatch="///", label="no face found in the frame")]
     handles += [Patch(color=colours[c], label=c) for c in book.class_names]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8)
     fig.suptitle(title or "face tracks")
