@@ -208,3 +208,20 @@ def test_face_covered_for_a_while_by_someone_passing_keeps_its_id() -> None:
     assert a_ids == {owner(out[0], frames[0][0])} and None not in a_ids
     assert any(owner(o, f[0]) is None for o, f in zip(out, frames, strict=True))  # A was hidden
     assert {t for o in out for t in o} == {1, 2}
+
+
+def test_camera_style_calls_keep_ids_and_a_restart_resets_them(standin_predictor, sample_video: Path) -> None:
+    # run_webcam hands the predictor one frame per call: the stream's tracker must persist between calls
+    from affectlab.inference.sources import Frame
+    from affectlab.preprocessing.video import iter_video
+
+    frames = [Frame("camera:0", i, t, rgb) for i, t, rgb in iter_video(sample_video)]
+    ids = [next(iter(standin_predictor.predict_frames([f]))).faces[0].track for f in frames]
+    assert ids == [1] * len(frames)
+    first = standin_predictor._streams.tracker
+    assert first is not None and first.scans < len(frames)  # one tracker followed the whole stream
+    again = next(iter(standin_predictor.predict_frames([frames[0]]))).faces[0].track  # frame 0 again: restart
+    restarted = standin_predictor._streams.tracker
+    other = Frame("camera:1", 1, 0.1, frames[1].rgb)
+    assert again == 1 and next(iter(standin_predictor.predict_frames([other]))).faces[0].track == 1
+    assert restarted is not first and standin_predictor._streams.tracker is not restarted

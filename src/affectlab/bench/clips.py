@@ -18,6 +18,8 @@ from affectlab.errors import AffectlabError
 #: Where each person is at frame i of n: (centre x, centre y) in pixels, or None while not in the picture.
 PathFn = Callable[[int, int], tuple[float, float] | None]
 Box = tuple[float, float, float, float]
+#: What a person looks like at frame i: (RGB patch, face box within it).
+LookFn = Callable[[int], tuple[np.ndarray, Box]]
 
 
 @dataclass
@@ -75,19 +77,27 @@ def write_clip(
     fps: float = 25.0,
     scale: float = 1.0,
     blank: Sequence[int] = (),
+    looks: Sequence[LookFn] | None = None,
 ) -> Clip:
     """Write an MJPG clip of one person per path (the first is drawn behind the others).
 
     A face counts as visible (has a ground-truth box) when at least 60% of its box is in the picture and not
-    hidden by a person drawn over it. Frames listed in `blank` show the background only.
+    hidden by a person drawn over it. Frames listed in `blank` show the background only. `looks` gives each
+    person's picture per frame (default: the astronaut photo, mirrored for every second person).
     """
     import cv2
 
-    photo, face = face_photo()
-    if scale != 1.0:
-        photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        face = tuple(v * scale for v in face)  # type: ignore[assignment]
-    patches = [photo if k % 2 == 0 else np.ascontiguousarray(photo[:, ::-1]) for k in range(len(paths))]
+    if looks is None:
+        photo, face = face_photo()
+        if scale != 1.0:
+            photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            face = tuple(v * scale for v in face)  # type: ignore[assignment]
+        mirrored = np.ascontiguousarray(photo[:, ::-1])
+        mirrored_face = (photo.shape[1] - face[0] - face[2], face[1], face[2], face[3])
+        looks = [
+            (lambda i: (photo, face)) if k % 2 == 0 else (lambda i: (mirrored, mirrored_face))
+            for k in range(len(paths))
+        ]
     width, height = size
     clip = Clip(Path(path), fps, size)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
@@ -101,10 +111,10 @@ def write_clip(
                 at = None if i in blank else where(i, frames)
                 if at is None:
                     continue
-                left, top = _paste(frame, patches[k], *at)
-                fx = face[0] if k % 2 == 0 else patches[k].shape[1] - face[0] - face[2]
-                ph, pw = patches[k].shape[:2]
-                placed.append((k, (left + fx, top + face[1], face[2], face[3]), (left, top, pw, ph)))
+                patch, (fx, fy, fw, fh) = looks[k](i)
+                left, top = _paste(frame, patch, *at)
+                ph, pw = patch.shape[:2]
+                placed.append((k, (left + fx, top + fy, fw, fh), (left, top, pw, ph)))
             boxes = {}
             for j, (k, box, _) in enumerate(placed):
                 if _visible(box, [p[2] for p in placed[j + 1 :]], width, height) >= 0.6:
