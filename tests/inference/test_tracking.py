@@ -219,7 +219,7 @@ def test_camera_style_calls_keep_ids_and_a_restart_resets_them(standin_predictor
     ids = [next(iter(standin_predictor.predict_frames([f]))).faces[0].track for f in frames]
     assert ids == [1] * len(frames)
     first = standin_predictor._streams.tracker
-    assert first is not None and first.scans < len(frames)  # one tracker followed the whole stream
+    assert first is not None and first._n == len(frames) - 1  # one tracker followed the whole stream
     again = next(iter(standin_predictor.predict_frames([frames[0]]))).faces[0].track  # frame 0 again: restart
     restarted = standin_predictor._streams.tracker
     other = Frame("camera:1", 1, 0.1, frames[1].rgb)
