@@ -140,12 +140,17 @@ def make_video(
 
 
 def bench_video(
-    onnx_path: Path, video: Path, *, detector: str = "retinaface", batch_size: int = 32
+    onnx_path: Path,
+    video: Path,
+    *,
+    detector: str = "retinaface",
+    batch_size: int = 32,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The end-to-end `predict` pipeline (decode, detect, crop, ONNX Runtime) on a video."""
     from affectlab.inference import Predictor
 
-    predictor = Predictor.from_onnx(onnx_path, detector=detector, batch_size=batch_size)
+    predictor = Predictor.from_onnx(onnx_path, detector=detector, batch_size=batch_size, threads=threads)
     next(iter(predictor.predict_video(video)))  # warm-up: detector and model sessions
     frames = faces = 0
     started = time.perf_counter()

@@ -168,7 +168,7 @@ def _infer(p: BenchPlan, root: Path, threads: int | None = None) -> dict[str, An
     ]
     _, onnx_path = export_model(p.infer_archs[0], p.size, folder)
     video = make_video(folder / "faces.avi", frames=p.video_frames)
-    return {"archs": archs, "video": bench_video(onnx_path, video)}
+    return {"archs": archs, "video": bench_video(onnx_path, video, threads=threads)}
 
 
 def _video(p: BenchPlan, root: Path, threads: int | None = None) -> dict[str, Any]:
