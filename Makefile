@@ -27,21 +27,23 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium not installed: browser tests will be skipped"; }
 
-test: $(STAMP) browser
+# The one test command (what .ci/run calls): lint, format check and type check first, then the suite.
+test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow and not faults" tests
 
 slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests
 
+# The whole fault suite: its fast cases (also in `make test`) and the slow ones marked `faults`.
 faults: $(STAMP)
-	$(BIN)/python -m pytest -q -m faults tests
+	$(BIN)/python -m pytest -q tests/faults
 
 bench: $(STAMP)
 	$(BIN)/affectlab bench --quick
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/examples
+	$(BIN)/ruff format --check src tests benchmarks docs/examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -8,18 +8,19 @@ from typing import Any
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES, class_names
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Public names imported on first use, so `import affectlab` stays light (no torch until needed).
 _LAZY: dict[str, str] = {
     "train": "affectlab.training",
-    "evaluate": "affectlab.reports",
-    "compare": "affectlab.reports",
+    "evaluate": "affectlab.evaluation",
+    "compare": "affectlab.evaluation",
     "Predictor": "affectlab.inference",
     "FaceResult": "affectlab.inference",
     "build_model": "affectlab.models",
     "load_weights": "affectlab.models",
     "export_onnx": "affectlab.inference.export",
+    "open_model": "affectlab.models",
     "prepare": "affectlab.data",
     "open_split": "affectlab.data",
     "validate_dataset": "affectlab.data",

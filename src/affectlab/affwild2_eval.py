@@ -139,7 +139,7 @@ def evaluate_videos(
 
     Returns (EvalResult, scores); the scores are also written to ``OUT/video_metrics.json``.
     """
-    from affectlab.reports.evaluate import evaluate, open_data, write_json
+    from affectlab.evaluation.evaluate import evaluate, open_data, write_json
 
     check_tau(tau)
     result = evaluate(weights, data, split, out, **evaluate_options)

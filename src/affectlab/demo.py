@@ -49,9 +49,9 @@ def default_demo_config() -> Path:
 
 def run_demo(out: str | Path, settings: DemoSettings | None = None) -> DemoResult:
     """Run the whole story on freshly generated data and return the report location."""
-    from affectlab.data import prepare
+    from affectlab.data import is_store, prepare
     from affectlab.data.synth import generate
-    from affectlab.reports.compare import compare
+    from affectlab.evaluation.compare import compare
 
     settings = settings or DemoSettings()
     out = Path(out)
@@ -61,7 +61,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None) -> DemoResul
         generate(raw, train=settings.train, val=settings.val, size=settings.render_size, seed=settings.seed)
     else:
         log.info("demo: reusing generated data in %s", raw)
-    if not (store / "manifest.json").is_file():
+    if not is_store(store):
         prepare(raw, store, settings.size)
     else:
         log.info("demo: reusing prepared store in %s", store)

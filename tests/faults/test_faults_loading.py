@@ -25,7 +25,7 @@ def _predict(path: Path) -> object:
 
 
 def _evaluate(path: Path) -> object:
-    from affectlab.reports.predict import load_for_eval
+    from affectlab.evaluation.runner import load_for_eval
 
     return load_for_eval(path)
 

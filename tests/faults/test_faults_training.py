@@ -104,7 +104,8 @@ def _wait_for(path: Path, child: subprocess.Popen[str], timeout: float) -> None:
 
 
 def _metrics(run: Path) -> dict[str, object]:
-    data = json.loads((run / "metrics.json").read_text())
+    record = json.loads((run / "metrics.json").read_text())
+    data = {**record["training"], **record["metrics"]}
     return {k: data[k] for k in KEYS}
 
 
@@ -154,7 +155,7 @@ def test_sigterm_saves_exits_cleanly_and_says_how_to_resume(tmp_path: Path, stor
     epochs = int(ckpt["epoch"]) + 2
     resumed = run_cli(["train", "--resume", "--out", str(run), "--epochs", str(epochs)], timeout=400)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads((run / "metrics.json").read_text())["epochs_trained"] == epochs
+    assert json.loads((run / "metrics.json").read_text())["training"]["epochs_trained"] == epochs
 
 
 def _sha(path: Path) -> str:

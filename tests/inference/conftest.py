@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from skimage import data as skdata
 from torch import nn
 
 from affectlab.inference import Predictor
@@ -14,24 +14,7 @@ from affectlab.inference.backends import TorchBackend
 from affectlab.inference.detect import create_detector
 from affectlab.labels import AFFECTNET_CLASSES
 from affectlab.preprocessing import Preprocess
-
-skdata = pytest.importorskip("skimage.data")
-
-
-class StandInNet(nn.Module):
-    """A tiny model with the affectlab forward contract (for tests that do not need the real models)."""
-
-    def __init__(self, num_classes: int = 8) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-        )
-        self.head = nn.Linear(8, num_classes + 2)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        z = self.head(self.features(x))
-        return {"expression": z[:, :-2], "valence": torch.tanh(z[:, -2]), "arousal": torch.tanh(z[:, -1])}
+from helpers.doubles import TinyNet
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +36,7 @@ def retinaface():
 def standin_predictor(retinaface) -> Predictor:
     pre = Preprocess(size=64)
     return Predictor(
-        TorchBackend(StandInNet(), pre), AFFECTNET_CLASSES, pre, detector=retinaface, batch_size=4
+        TorchBackend(TinyNet(seed=0), pre), AFFECTNET_CLASSES, pre, detector=retinaface, batch_size=4
     )
 
 
@@ -98,4 +81,4 @@ def sample_video(tmp_path: Path, astronaut: np.ndarray) -> Path:
 
 @pytest.fixture()
 def standin_net() -> nn.Module:
-    return StandInNet().eval()
+    return TinyNet(seed=0).eval()

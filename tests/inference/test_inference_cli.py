@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from typer import testing as typer_testing
 
 from affectlab.inference import Predictor
 from affectlab.labels import AFFECTNET_CLASSES
-
-typer_testing = pytest.importorskip("typer.testing")
 
 
 @pytest.fixture()

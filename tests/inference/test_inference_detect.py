@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from skimage import data as skdata
 
 from affectlab.errors import AffectlabError
 from affectlab.inference.detect import create_detector, fetch_model, list_detectors
-
-skdata = pytest.importorskip("skimage.data")
 
 
 def test_registry_names_and_unknown_detector() -> None:

@@ -7,13 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlab.inference import Predictor
+from affectlab import models
+from affectlab.inference import Predictor, export
 from affectlab.labels import AFFECTNET_CLASSES
 from affectlab.preprocessing import Preprocess
-
-models = pytest.importorskip("affectlab.models")
-if not all(hasattr(models, n) for n in ("build_model", "save_weights", "load_weights", "ModelInfo")):
-    pytest.skip("affectlab.models has no build_model/save_weights/load_weights yet", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +38,6 @@ def test_from_checkpoint_file_and_run_folder(weights: Path, astronaut) -> None:
 
 
 def test_onnx_and_pytorch_agree(weights: Path, tmp_path: Path, astronaut, coffee) -> None:
-    export = pytest.importorskip("affectlab.inference.export")
-    if not hasattr(export, "export_onnx"):
-        pytest.skip("affectlab.inference.export.export_onnx not written yet")
     onnx_path = tmp_path / "model.onnx"
     export.export_onnx(weights, onnx_path)
     on_torch = Predictor.from_checkpoint(weights)

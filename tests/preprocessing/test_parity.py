@@ -122,7 +122,7 @@ def _close(a: np.ndarray, b: np.ndarray, tol: float) -> float:
 def test_evaluate_predict_and_serve_agree_per_image(repackaged_raw: Path, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from affectlab.reports.evaluate import evaluate
+    from affectlab.evaluation.evaluate import evaluate
     from affectlab.serve.app import create_app
 
     store = prepare(repackaged_raw, tmp_path / "store", 48, workers=1, progress=False)
@@ -153,9 +153,9 @@ def test_evaluate_predict_and_serve_agree_per_image(repackaged_raw: Path, tmp_pa
 
 def test_onnx_export_sees_the_same_pixels(repackaged_raw: Path, tmp_path: Path) -> None:
     """The ONNX file carries the preprocessing; evaluate on it matches PyTorch to the exporter's 1e-4."""
+    from affectlab.evaluation.evaluate import evaluate
     from affectlab.inference.export import export_onnx
     from affectlab.models import load_onnx_info
-    from affectlab.reports.evaluate import evaluate
 
     store = prepare(repackaged_raw, tmp_path / "store", 48, workers=1, progress=False)
     weights = _weights(store, tmp_path / "run")

@@ -14,19 +14,7 @@ import numpy as np
 import pytest
 
 from affectlab.labels import AFFECTNET_CLASSES
-
-FACE_KEYS = {
-    "source",
-    "frame",
-    "time_s",
-    "face",
-    "box",
-    "score",
-    "expression",
-    "probabilities",
-    "valence",
-    "arousal",
-}
+from helpers.doubles import FACE_KEYS, TinyNet
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 90) -> bytes:
@@ -153,13 +141,10 @@ def fake_client(fake_predictor: FakePredictor) -> Any:
 
 @pytest.fixture(scope="session")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-init resnet18 at 64 px saved with save_weights (skips while affectlab.models is missing)."""
-    try:
-        from affectlab.models import ModelInfo, build_model, save_weights
-    except ImportError as exc:
-        pytest.skip(f"affectlab.models is not available yet: {exc}")
+    """A random-init resnet18 at 64 px saved with save_weights."""
     import torch
 
+    from affectlab.models import ModelInfo, build_model, save_weights
     from affectlab.preprocessing import Preprocess
 
     torch.manual_seed(0)
@@ -233,27 +218,6 @@ def serve_live() -> Any:
             thread.join(timeout=10)
 
 
-def _standin_net() -> Any:
-    """A tiny torch model with the affectlab forward contract (random init, fixed seed)."""
-    import torch
-    from torch import nn
-
-    class StandIn(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-            )
-            self.head = nn.Linear(8, len(AFFECTNET_CLASSES) + 2)
-
-        def forward(self, x: Any) -> dict[str, Any]:
-            z = self.head(self.features(x))
-            return {"expression": z[:, :-2], "valence": torch.tanh(z[:, -2]), "arousal": torch.tanh(z[:, -1])}
-
-    torch.manual_seed(0)
-    return StandIn()
-
-
 @pytest.fixture(scope="session")
 def standin_app() -> Any:
     """The service on a real Predictor (default RetinaFace detector) with a tiny stand-in network."""
@@ -263,7 +227,7 @@ def standin_app() -> Any:
     from affectlab.serve.app import create_app
 
     pre = Preprocess(size=64)
-    predictor = Predictor(TorchBackend(_standin_net(), pre), AFFECTNET_CLASSES, pre)
+    predictor = Predictor(TorchBackend(TinyNet(seed=0), pre), AFFECTNET_CLASSES, pre)
     info = {
         "architecture": "standin",
         "classes": list(AFFECTNET_CLASSES),
@@ -276,14 +240,11 @@ def standin_app() -> Any:
 
 @pytest.fixture
 def served_app(request: pytest.FixtureRequest) -> Any:
-    """$AFFECTLAB_SERVE_MODEL, else a random-init resnet18 (needs affectlab.models), else the stand-in."""
+    """$AFFECTLAB_SERVE_MODEL, else a random-init resnet18 saved by affectlab (never a stand-in)."""
     import os
 
     from affectlab.serve.app import create_app
 
     if os.environ.get("AFFECTLAB_SERVE_MODEL"):
         return create_app(os.environ["AFFECTLAB_SERVE_MODEL"])
-    try:
-        return request.getfixturevalue("real_app")
-    except pytest.skip.Exception:
-        return request.getfixturevalue("standin_app")
+    return request.getfixturevalue("real_app")

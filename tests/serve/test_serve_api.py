@@ -9,19 +9,7 @@ from typing import Any
 import numpy as np
 
 from affectlab.labels import AFFECTNET_CLASSES
-
-FACE_KEYS = {
-    "source",
-    "frame",
-    "time_s",
-    "face",
-    "box",
-    "score",
-    "expression",
-    "probabilities",
-    "valence",
-    "arousal",
-}
+from helpers.doubles import FACE_KEYS
 
 
 def _check_face(face: dict[str, Any], width: int, height: int) -> None:

@@ -26,9 +26,13 @@ def test_each_arch_trains_a_step(arch, tmp_path, make_config, split_factory) -> 
     )
     out = train(cfg, train_split=split_factory(32, 32, 0), val_split=split_factory(16, 32, 1))
     m = json.loads((out / "metrics.json").read_text())
-    assert m["global_step"] == 1
+    assert m["training"]["global_step"] == 1
     model, info = load_weights(out / "model.safetensors")
-    assert info.arch == arch and list(info.class_names) == m["class_names"] and info.preprocess.size == 32
+    assert (
+        info.arch == arch
+        and list(info.class_names) == m["model"]["class_names"]
+        and info.preprocess.size == 32
+    )
 
 
 def test_resnet18_overfits_tiny_batch(tmp_path, make_config, split_factory) -> None:
@@ -41,7 +45,7 @@ def test_resnet18_overfits_tiny_batch(tmp_path, make_config, split_factory) -> N
     )
     out = train(cfg, train_split=split, val_split=split)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["expression_accuracy"] == 1.0
+    assert m["metrics"]["expression_accuracy"] == 1.0
     rows = list(csv.DictReader((out / "logs" / "metrics.csv").open()))
     last = [r for r in rows if r.get("train/loss_valence")][-1]
     assert float(last["train/expression_accuracy"]) == 1.0

@@ -19,7 +19,9 @@ def test_two_process_cpu_ddp(tmp_path: Path) -> None:
         textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(HERE)!r})
-        from conftest import ArraySplit, TinyNet, base_config
+        sys.path.insert(0, {str(HERE.parent)!r})
+        from conftest import base_config
+        from helpers.doubles import ArraySplit, TinyNet
         from affectlab.training import train
 
         cfg = base_config({str(out)!r})
@@ -34,7 +36,7 @@ def test_two_process_cpu_ddp(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     metrics = json.loads((out / "metrics.json").read_text())
     # 64 samples over 2 ranks at batch 16: 2 steps per epoch per rank
-    assert metrics["global_step"] == 4 and metrics["epochs_trained"] == 2
-    assert metrics["num_samples"] == 30
+    assert metrics["training"]["global_step"] == 4 and metrics["training"]["epochs_trained"] == 2
+    assert metrics["data"]["num_samples"] == 30
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert "ddp" in (out / "config.yaml").read_text()

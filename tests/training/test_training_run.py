@@ -28,8 +28,14 @@ def _run(make_config, split_factory, tiny_model, out: Path, overrides=None, n_tr
     )
 
 
-def _metrics(out: Path) -> dict:
+def _record(out: Path) -> dict:
     return json.loads((out / "metrics.json").read_text())
+
+
+def _metrics(out: Path) -> dict:
+    """The metrics of a run's metrics.json with its training facts beside them."""
+    record = _record(out)
+    return {**record["training"], **record["metrics"]}
 
 
 def test_run_folder_layout(tmp_path, make_config, split_factory, tiny_model) -> None:
@@ -53,13 +59,17 @@ def test_run_folder_layout(tmp_path, make_config, split_factory, tiny_model) -> 
         "val/valence_ccc",
         "val/arousal_ccc",
         "val/valence_rmse",
-        "val/arousal_pearson",
+        "val/arousal_corr",
         "val/score",
     ):
         assert key in header, key
     m = _metrics(out)
     assert m["monitor"] == "val/score" and m["epochs_trained"] == 2 and m["global_step"] == 8
-    assert len(m["confusion"]) == 8 and set(m["per_class"]) == set(m["class_names"])
+    assert len(m["expression_confusion_matrix"]) == 8
+    assert set(m["expression_per_class"]) == set(_record(out)["model"]["class_names"])
+    assert (
+        m["score"] is not None and "valence_pearson" not in m and "confusion" not in m
+    )  # one key per metric
     for key in ("expression_accuracy", "expression_f1_macro", "valence_ccc", "arousal_rmse", "score"):
         assert key in m
     run = json.loads((out / "run.json").read_text())

@@ -21,20 +21,8 @@ def synth(tmp_path_factory) -> dict[str, Path]:
     return {"raw": Path(raw), "store": Path(store) if store else root / "store"}
 
 
-def _model(request):
-    return request.getfixturevalue("tiny_model")() if not _models() else None
-
-
-def _models() -> bool:
-    try:
-        from affectlab.models import build_model  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("source", ["store", "raw"])
-def test_run_from_store_and_raw_layout(source, synth, tmp_path, make_config, request) -> None:
+def test_run_from_store_and_raw_layout(source, synth, tmp_path, make_config) -> None:
     cfg = make_config(
         tmp_path / source,
         data={"path": str(synth[source]), "size": 48, "batch_size": 32, "sampling": "balanced"},
@@ -47,23 +35,26 @@ def test_run_from_store_and_raw_layout(source, synth, tmp_path, make_config, req
             "log_every_n_steps": 2,
         },
     )
-    out = train(cfg, model=_model(request))
+    out = train(cfg)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["num_samples"] == 160 and m["global_step"] == 4
-    for key in ("expression_accuracy", "expression_cohen_kappa", "valence_ccc", "arousal_sagr", "per_class"):
-        assert key in m, key
+    assert m["data"]["num_samples"] == 160 and m["training"]["global_step"] == 4
+    for key in (
+        "expression_accuracy",
+        "expression_cohen_kappa",
+        "valence_ccc",
+        "arousal_sagr",
+        "expression_per_class",
+    ):
+        assert key in m["metrics"], key
     run = json.loads((out / "run.json").read_text())
     assert run["dataset"]["source"] == ("store" if source == "store" else "layout")
     if source == "store":
         assert len(run["dataset"]["manifest_sha256"]) == 64
-    if _models():
-        assert (out / "model.safetensors").is_file()
+    assert (out / "model.safetensors").is_file()
 
 
 @pytest.mark.slow
 def test_short_run_beats_chance_with_positive_ccc(synth, tmp_path, make_config) -> None:
-    if not _models():
-        pytest.skip("affectlab.models has not landed yet")
     cfg = make_config(
         tmp_path / "r18",
         data={"path": str(synth["store"]), "batch_size": 32, "sampling": "balanced"},
@@ -71,7 +62,7 @@ def test_short_run_beats_chance_with_positive_ccc(synth, tmp_path, make_config) 
         scheduler={"name": "cosine", "warmup_epochs": 0.3},
         trainer={"max_epochs": 6, "accelerator": "cpu", "progress_bar": "none", "log_every_n_steps": 5},
     )
-    m = json.loads((train(cfg) / "metrics.json").read_text())
+    m = json.loads((train(cfg) / "metrics.json").read_text())["metrics"]
     keys = ("expression_accuracy", "expression_f1_macro", "valence_ccc", "arousal_ccc")
     print({k: round(m[k], 3) for k in keys})
     assert m["expression_accuracy"] > 0.25  # twice chance (1/8 on the class-balanced val split)
@@ -81,8 +72,6 @@ def test_short_run_beats_chance_with_positive_ccc(synth, tmp_path, make_config) 
 def test_cli_train_with_overrides(synth, tmp_path) -> None:
     from affectlab.cli import app
 
-    if not _models():
-        pytest.skip("affectlab.models has not landed yet")
     out = tmp_path / "cli"
     result = CliRunner().invoke(
         app,

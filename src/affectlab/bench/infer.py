@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -92,7 +93,7 @@ def bench_inference(
 
         runners: dict[str, Callable[[], Any]] = {"eager": eager}
         for name, sess in sessions.items():
-            runners[name] = lambda sess=sess, x=x: sess.run(None, {input_name: x})
+            runners[name] = functools.partial(sess.run, None, {input_name: x})
         medians = _blocks(runners, runs)
         if n == 1:
             result[key] = {k: v * 1000.0 for k, v in medians.items()}
@@ -112,7 +113,8 @@ def make_video(
     import cv2
 
     from affectlab.data.synth import sample_va
-    from affectlab.data.synth_render import expression_for, render
+    from affectlab.data.synth_classes import expression_for
+    from affectlab.data.synth_render import render
 
     rng = np.random.default_rng(seed)
     half = width // 2

@@ -24,197 +24,189 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
+Row = tuple[str, str, str, str, str]
+
+
+def _goal(target: str, measured: float, goal: str, met: bool) -> dict[str, Any]:
+    """One line of the targets table."""
+    return {"target": target, "measured": measured, "goal": goal, "met": met}
+
+
+def _data_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    ratio = data["ratios"]["store_vs_baseline"]
+    target = f"store loader vs baseline at {data['size']} px"
+    return [_goal(target, ratio, f">= {STORE_SPEEDUP:g}x", ratio >= STORE_SPEEDUP)]
+
+
+def _train_targets(row: dict[str, Any]) -> list[dict[str, Any]]:
+    goal, arch = f">= {TRAIN_RATIO:.2f}", row["arch"]
+    direct, whole = row["ratio_direct"], row["ratio"]
+    return [
+        _goal(f"train {arch}: 1 - data-path share of end-to-end time", direct, goal, direct >= TRAIN_RATIO),
+        _goal(
+            f"train {arch}: end-to-end / model-only (whole steps, noisy)", whole, goal, whole >= TRAIN_RATIO
+        ),
+    ]
+
+
+def _infer_targets(row: dict[str, Any]) -> list[dict[str, Any]]:
+    speedup = row["batch1_speedup"]["ort_tuned"]
+    target = f"ORT vs eager batch 1 {row['arch']}"
+    return [_goal(target, speedup, f">= {ORT_SPEEDUP:g}x", speedup >= ORT_SPEEDUP)]
+
+
+def _memory_targets(memory: dict[str, Any]) -> list[dict[str, Any]]:
+    goal = f"<= +{MEMORY_GROWTH:.0%}"
+    rss, private = memory["rss_growth"], memory["private_rss_growth"]
+    stores = f"peak RSS {memory['small']['samples']:,} -> {memory['large']['samples']:,} samples"
+    return [
+        _goal(stores, rss, goal, rss <= MEMORY_GROWTH),
+        _goal("peak private (anonymous) RSS, same stores", private, goal, private <= MEMORY_GROWTH),
+    ]
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target of the issue that this run measured: name, measured value, target, met (bool)."""
     out: list[dict[str, Any]] = []
-    data = results.get("data")
-    if data:
-        ratio = data["ratios"]["store_vs_baseline"]
-        out.append(
-            {
-                "target": f"store loader vs baseline at {data['size']} px",
-                "measured": ratio,
-                "goal": f">= {STORE_SPEEDUP:g}x",
-                "met": ratio >= STORE_SPEEDUP,
-            }
-        )
+    if results.get("data"):
+        out += _data_targets(results["data"])
     for row in results.get("train", []):
-        direct = row["ratio_direct"]
-        out.append(
-            {
-                "target": f"train {row['arch']}: 1 - data-path share of end-to-end time",
-                "measured": direct,
-                "goal": f">= {TRAIN_RATIO:.2f}",
-                "met": direct >= TRAIN_RATIO,
-            }
-        )
-        out.append(
-            {
-                "target": f"train {row['arch']}: end-to-end / model-only (whole steps, noisy)",
-                "measured": row["ratio"],
-                "goal": f">= {TRAIN_RATIO:.2f}",
-                "met": row["ratio"] >= TRAIN_RATIO,
-            }
-        )
+        out += _train_targets(row)
     for row in results.get("infer", {}).get("archs", []):
-        speedup = row["batch1_speedup"]["ort_tuned"]
-        out.append(
-            {
-                "target": f"ORT vs eager batch 1 {row['arch']}",
-                "measured": speedup,
-                "goal": f">= {ORT_SPEEDUP:g}x",
-                "met": speedup >= ORT_SPEEDUP,
-            }
-        )
+        out += _infer_targets(row)
     from affectlab.bench.video_track import tracking_targets
 
-    out.extend(tracking_targets(results))
-    memory = results.get("memory")
-    if memory:
-        growth = memory["rss_growth"]
-        out.append(
-            {
-                "target": f"peak RSS {memory['small']['samples']:,} -> "
-                f"{memory['large']['samples']:,} samples",
-                "measured": growth,
-                "goal": f"<= +{MEMORY_GROWTH:.0%}",
-                "met": growth <= MEMORY_GROWTH,
-            }
-        )
-        growth = memory["private_rss_growth"]
-        out.append(
-            {
-                "target": "peak private (anonymous) RSS, same stores",
-                "measured": growth,
-                "goal": f"<= +{MEMORY_GROWTH:.0%}",
-                "met": growth <= MEMORY_GROWTH,
-            }
-        )
+    out += tracking_targets(results)
+    if results.get("memory"):
+        out += _memory_targets(results["memory"])
     return out
 
 
-def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(section, what, value, compared with, ratio) rows of the table."""
-    rows: list[tuple[str, str, str, str, str]] = []
-    data = results.get("data")
-    if data:
-        loaders, base = data["loaders"], data["loaders"]["baseline"]["images_per_s"]
-        for name, label in (
-            ("baseline", "baseline loader (PIL, 3x np.load, main process)"),
-            ("baseline_workers", f"baseline loader, {data['workers']} workers"),
-            ("affectlab_raw", f"affectlab raw layout, {data['workers']} workers"),
-            ("affectlab_store", "affectlab prepared store (uint8 batches)"),
-        ):
-            rate = loaders[name]["images_per_s"]
-            rows.append(
-                (
-                    "data",
-                    f"{label}, {data['size']} px",
-                    _fmt(rate, " img/s"),
-                    "baseline" if name != "baseline" else "",
-                    _fmt(rate / base, "x") if name != "baseline" else "",
-                )
-            )
-        rows.append(
-            (
-                "data",
-                "batch augmentation + normalise alone (CPU)",
-                _fmt(data["augment"]["images_per_s"], " img/s"),
-                "",
-                "",
-            )
-        )
-        dec = data["decoders"]
-        for name, rate in dec["images_per_s"].items():
-            pil = dec["images_per_s"]["pil"]
-            rows.append(
-                (
-                    "decode",
-                    f"JPEG decode {name} (1 thread)",
-                    _fmt(rate, " img/s"),
-                    "pil" if name != "pil" else "",
-                    _fmt(rate / pil, "x") if name != "pil" else "",
-                )
-            )
-    for row in results.get("train", []):
-        rows.append(
-            (
-                "train",
-                f"{row['arch']} {row['size']} px batch {row['batch_size']} end-to-end",
-                _fmt(row["end_to_end_images_per_s"], " img/s"),
-                f"model-only {_fmt(row['model_only_images_per_s'], ' img/s')}",
-                _fmt(row["ratio"]),
-            )
-        )
-        rows.append(
-            (
-                "train",
-                f"{row['arch']} data path (gather, uint8->float, augment) share",
-                f"{row['data_path_share']:.1%}",
-                "of end-to-end time",
-                _fmt(row["ratio_direct"]),
-            )
-        )
-    infer = results.get("infer", {})
-    for row in infer.get("archs", []):
-        lat = row["batch1_latency_ms"]
-        rows.append(
-            (
-                "infer",
-                f"{row['arch']} {row['size']} px batch 1 ORT tuned (default)",
-                f"{_fmt(lat['ort_tuned'], ' ms')} ({_fmt(lat['ort_default'], ' ms')})",
-                f"eager {_fmt(lat['eager'], ' ms')}",
-                _fmt(row["batch1_speedup"]["ort_tuned"], "x"),
-            )
-        )
-        key = next(k for k in row if k.endswith("_images_per_s"))
-        thr = row[key]
-        rows.append(
-            (
-                "infer",
-                f"{row['arch']} {key.split('_')[0]} ORT tuned",
-                _fmt(thr["ort_tuned"], " img/s"),
-                f"eager {_fmt(thr['eager'], ' img/s')}",
-                _fmt(thr["ort_tuned"] / thr["eager"], "x"),
-            )
-        )
-    video = infer.get("video")
-    if video:
-        rows.append(
-            (
-                "infer",
-                f"predict video ({video['detector']} + ONNX), {video['frames']} frames",
-                f"{_fmt(video['frames_per_s'])} frames/s",
-                f"{_fmt(video['faces_per_s'])} faces/s",
-                "",
-            )
-        )
-    from affectlab.bench.video_track import tracking_rows
+def _versus(section: str, what: str, rate: float, name: str, reference: str, reference_rate: float) -> Row:
+    """A rate row compared with a reference rate (blank comparison on the reference's own row)."""
+    own = name == reference
+    return (
+        section,
+        what,
+        _fmt(rate, " img/s"),
+        "" if own else reference,
+        "" if own else _fmt(rate / reference_rate, "x"),
+    )
 
-    rows.extend(tracking_rows(results))
-    memory = results.get("memory")
-    if memory:
-        for key in ("small", "large"):
-            m = memory[key]
-            rows.append(
-                (
-                    "memory",
-                    f"epoch over {m['samples']:,} samples at {m['image_size']} px",
-                    f"{_fmt(m['peak_rss_mib'], ' MiB')} peak RSS",
-                    f"private {_fmt(m['peak_private_rss_mib'], ' MiB')}, "
-                    f"file {_fmt(m['peak_file_backed_rss_mib'], ' MiB')}",
-                    "",
-                )
-            )
+
+def _data_rows(data: dict[str, Any]) -> list[Row]:
+    """Loaders against the baseline, augmentation alone, JPEG decoders against Pillow."""
+    loaders, base, workers = data["loaders"], data["loaders"]["baseline"]["images_per_s"], data["workers"]
+    labels = {
+        "baseline": "baseline loader (PIL, 3x np.load, main process)",
+        "baseline_workers": f"baseline loader, {workers} workers",
+        "affectlab_raw": f"affectlab raw layout, {workers} workers",
+        "affectlab_store": "affectlab prepared store (uint8 batches)",
+    }
+    rows = [
+        _versus("data", f"{label}, {data['size']} px", loaders[name]["images_per_s"], name, "baseline", base)
+        for name, label in labels.items()
+    ]
+    augment = _fmt(data["augment"]["images_per_s"], " img/s")
+    rows.append(("data", "batch augmentation + normalise alone (CPU)", augment, "", ""))
+    rates = data["decoders"]["images_per_s"]
+    for name, rate in rates.items():
+        rows.append(_versus("decode", f"JPEG decode {name} (1 thread)", rate, name, "pil", rates["pil"]))
+    return rows
+
+
+def _train_rows(row: dict[str, Any]) -> list[Row]:
+    """End-to-end against model-only throughput, and the data path's share, for one architecture."""
+    arch = row["arch"]
+    return [
+        (
+            "train",
+            f"{arch} {row['size']} px batch {row['batch_size']} end-to-end",
+            _fmt(row["end_to_end_images_per_s"], " img/s"),
+            f"model-only {_fmt(row['model_only_images_per_s'], ' img/s')}",
+            _fmt(row["ratio"]),
+        ),
+        (
+            "train",
+            f"{arch} data path (gather, uint8->float, augment) share",
+            f"{row['data_path_share']:.1%}",
+            "of end-to-end time",
+            _fmt(row["ratio_direct"]),
+        ),
+    ]
+
+
+def _infer_rows(row: dict[str, Any]) -> list[Row]:
+    """Batch-1 latency and large-batch throughput of ONNX Runtime against eager PyTorch."""
+    lat = row["batch1_latency_ms"]
+    key = next(k for k in row if k.endswith("_images_per_s"))
+    thr = row[key]
+    return [
+        (
+            "infer",
+            f"{row['arch']} {row['size']} px batch 1 ORT tuned (default)",
+            f"{_fmt(lat['ort_tuned'], ' ms')} ({_fmt(lat['ort_default'], ' ms')})",
+            f"eager {_fmt(lat['eager'], ' ms')}",
+            _fmt(row["batch1_speedup"]["ort_tuned"], "x"),
+        ),
+        (
+            "infer",
+            f"{row['arch']} {key.split('_')[0]} ORT tuned",
+            _fmt(thr["ort_tuned"], " img/s"),
+            f"eager {_fmt(thr['eager'], ' img/s')}",
+            _fmt(thr["ort_tuned"] / thr["eager"], "x"),
+        ),
+    ]
+
+
+def _video_row(video: dict[str, Any]) -> Row:
+    what = f"predict video ({video['detector']} + ONNX), {video['frames']} frames"
+    return (
+        "infer",
+        what,
+        f"{_fmt(video['frames_per_s'])} frames/s",
+        f"{_fmt(video['faces_per_s'])} faces/s",
+        "",
+    )
+
+
+def _memory_rows(memory: dict[str, Any]) -> list[Row]:
+    """Peak memory of an epoch over the small and the large store, and the growth between them."""
+    rows: list[Row] = []
+    for key in ("small", "large"):
+        m = memory[key]
         rows.append(
             (
                 "memory",
-                "growth large vs small",
-                f"{memory['rss_growth']:+.1%} RSS",
+                f"epoch over {m['samples']:,} samples at {m['image_size']} px",
+                f"{_fmt(m['peak_rss_mib'], ' MiB')} peak RSS",
+                f"private {_fmt(m['peak_private_rss_mib'], ' MiB')}, "
+                f"file {_fmt(m['peak_file_backed_rss_mib'], ' MiB')}",
                 "",
-                f"{memory['private_rss_growth']:+.1%} private",
             )
         )
+    growth = f"{memory['private_rss_growth']:+.1%} private"
+    rows.append(("memory", "growth large vs small", f"{memory['rss_growth']:+.1%} RSS", "", growth))
+    return rows
+
+
+def _rows(results: dict[str, Any]) -> list[Row]:
+    """(section, what, value, compared with, ratio) rows of the table."""
+    rows: list[Row] = []
+    if results.get("data"):
+        rows += _data_rows(results["data"])
+    for row in results.get("train", []):
+        rows += _train_rows(row)
+    infer = results.get("infer", {})
+    for row in infer.get("archs", []):
+        rows += _infer_rows(row)
+    if infer.get("video"):
+        rows.append(_video_row(infer["video"]))
+    from affectlab.bench.video_track import tracking_rows
+
+    rows += tracking_rows(results)
+    if results.get("memory"):
+        rows += _memory_rows(results["memory"])
     return rows
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,87 @@ def _timed(name: str, fn: Callable[[], Any], timings: dict[str, float]) -> Any:
         timings[name] = round(time.perf_counter() - started, 1)
 
 
+def _apply_limits(p: BenchPlan, threads: int | None) -> None:
+    """Refuse an image size outside 32..512 or fewer than one thread; set torch's threads when given."""
+    import torch
+
+    if not 32 <= p.size <= 512:
+        raise AffectlabError(f"--size must be between 32 and 512 pixels, got {p.size}")
+    if threads is not None:
+        if threads < 1:
+            raise AffectlabError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _workspace(workdir: str | Path | None) -> Iterator[Path]:
+    """The folder for the inputs: `workdir` (kept), else a temporary one (removed afterwards)."""
+    temp = None if workdir is not None else tempfile.TemporaryDirectory(prefix="affectlab-bench-")
+    root = Path(workdir if workdir is not None else temp.name)  # type: ignore[union-attr]
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        yield root
+    finally:
+        if temp is not None:
+            temp.cleanup()
+
+
+def _make_inputs(
+    p: BenchPlan, root: Path, sections: tuple[str, ...], timings: dict[str, float]
+) -> tuple[Path | None, Path | None, tuple[Path, Path] | None]:
+    """The raw dataset and store (data, train) and the memory stores, as the sections need them."""
+    from affectlab.bench import datasets
+
+    raw = store = None
+    if {"data", "train"} & set(sections):
+        raw = _timed(
+            "synth",
+            partial(datasets.make_raw, root / f"raw-{p.size}", train=p.raw_images, size=p.size),
+            timings,
+        )
+        store = _timed(
+            "prepare", partial(datasets.make_store, raw, root / f"store-{p.size}", p.size), timings
+        )
+    mem_stores = (
+        _timed("memory inputs", partial(_memory_inputs, p, root), timings) if "memory" in sections else None
+    )
+    return raw, store, mem_stores
+
+
+def _run_sections(
+    p: BenchPlan, root: Path, sections: tuple[str, ...], threads: int | None, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Run the selected sections in order (data, train, infer, memory); return their results by name."""
+    # Every input is generated first: the generator forks worker processes, and forking after torch or
+    # ONNX Runtime have started their thread pools can deadlock the children.
+    raw, store, mem_stores = _make_inputs(p, root, sections, timings)
+    results: dict[str, Any] = {}
+    if "data" in sections:
+        from affectlab.bench.data import bench_data
+
+        assert raw is not None and store is not None
+        results["data"] = _timed(
+            "data", partial(bench_data, raw, store, p.size, batches=p.data_batches), timings
+        )
+    if "train" in sections:
+        from affectlab.bench.train import bench_train
+
+        assert store is not None
+        one = partial(
+            bench_train, store=store, batch_size=p.train_batch, steps=p.train_steps, rounds=p.train_rounds
+        )
+        results["train"] = [_timed(f"train {arch}", partial(one, arch), timings) for arch in p.train_archs]
+    if "infer" in sections:
+        results["infer"] = _timed("infer", partial(_infer, p, root, threads), timings)
+    if "video" in sections:  # tracking vs per-frame detection: affectlab.bench.video_track
+        results["video"] = _timed("video", partial(_video, p, root, threads), timings)
+    if mem_stores is not None:
+        from affectlab.bench.memory import compare_memory
+
+        results["memory"] = _timed("memory", partial(compare_memory, *mem_stores), timings)
+    return results
+
+
 def run_bench(
     *,
     quick: bool = False,
@@ -79,80 +162,21 @@ def run_bench(
     bench_plan: BenchPlan | None = None,
 ) -> dict[str, Any]:
     """Run the selected benchmarks on the synthetic dataset: machine info, plan, results, timings."""
-    import torch
-
-    from affectlab.bench import datasets
     from affectlab.bench.machine import machine_info
 
     sections = parse_only(only)
     p = bench_plan or plan(quick, size)
-    if not 32 <= p.size <= 512:
-        raise AffectlabError(f"--size must be between 32 and 512 pixels, got {p.size}")
-    if threads is not None:
-        if threads < 1:
-            raise AffectlabError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
-    temp = None if workdir is not None else tempfile.TemporaryDirectory(prefix="affectlab-bench-")
-    root = Path(workdir if workdir is not None else temp.name)  # type: ignore[union-attr]
-    root.mkdir(parents=True, exist_ok=True)
+    _apply_limits(p, threads)
     timings: dict[str, float] = {}
-    results: dict[str, Any] = {
-        "machine": machine_info(),
-        "quick": quick,
-        "plan": asdict(p),
-        "sections": list(sections),
-        "timings_s": timings,
-    }
-    try:
-        # Every input is generated first: the generator forks worker processes, and forking after torch or
-        # ONNX Runtime have started their thread pools can deadlock the children.
-        raw = store = None
-        if {"data", "train"} & set(sections):
-            raw = _timed(
-                "synth",
-                lambda: datasets.make_raw(root / f"raw-{p.size}", train=p.raw_images, size=p.size),
-                timings,
-            )
-            store = _timed(
-                "prepare", lambda: datasets.make_store(raw, root / f"store-{p.size}", p.size), timings
-            )
-        mem_stores = (
-            _timed("memory inputs", lambda: _memory_inputs(p, root), timings)
-            if "memory" in sections
-            else None
-        )
-        if "data" in sections:
-            from affectlab.bench.data import bench_data
-
-            assert raw is not None and store is not None
-            results["data"] = _timed(
-                "data", lambda: bench_data(raw, store, p.size, batches=p.data_batches), timings
-            )
-        if "train" in sections:
-            from affectlab.bench.train import bench_train
-
-            assert store is not None
-            results["train"] = [
-                _timed(
-                    f"train {arch}",
-                    lambda arch=arch: bench_train(
-                        arch, store, batch_size=p.train_batch, steps=p.train_steps, rounds=p.train_rounds
-                    ),
-                    timings,
-                )
-                for arch in p.train_archs
-            ]
-        if "infer" in sections:
-            results["infer"] = _timed("infer", lambda: _infer(p, root, threads), timings)
-        if "video" in sections:  # tracking vs per-frame detection: affectlab.bench.video_track
-            results["video"] = _timed("video", lambda: _video(p, root, threads), timings)
-        if mem_stores is not None:
-            from affectlab.bench.memory import compare_memory
-
-            results["memory"] = _timed("memory", lambda: compare_memory(*mem_stores), timings)
-    finally:
-        if temp is not None:
-            temp.cleanup()
+    with _workspace(workdir) as root:
+        results: dict[str, Any] = {
+            "machine": machine_info(),
+            "quick": quick,
+            "plan": asdict(p),
+            "sections": list(sections),
+            "timings_s": timings,
+        }
+        results.update(_run_sections(p, root, sections, threads, timings))
     results["machine"]["load_average_end"] = machine_info().get("load_average")
     return results
 

@@ -31,10 +31,36 @@ def _register_all() -> None:
         train_cmd,
     )
 
-    groups = (synth_cmd, data_cmd, train_cmd, eval_cmd, predict_cmd, export_cmd, serve_cmd, bench_cmd)
-    groups += (demo_cmd,)
+    groups = [
+        synth_cmd,
+        data_cmd,
+        train_cmd,
+        eval_cmd,
+        predict_cmd,
+        export_cmd,
+        serve_cmd,
+        bench_cmd,
+        demo_cmd,
+    ]
     for module in groups:
         module.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from affectlab import __version__
+
+        typer.echo(f"affectlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Train, compare and run multi-task facial affect models (expression, valence, arousal)."""
 
 
 _register_all()

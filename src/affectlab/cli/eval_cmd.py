@@ -1,4 +1,4 @@
-"""`affectlab evaluate` and `affectlab compare`: thin layers over `affectlab.reports`."""
+"""`affectlab evaluate` and `affectlab compare`: thin layers over `affectlab.evaluation`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def evaluate_command(
     ] = 5.0,
 ) -> None:
     """Evaluate a model on a split: metrics.json plus report.md and a self-contained report.html."""
-    from affectlab.reports.evaluate import evaluate
+    from affectlab.evaluation.evaluate import evaluate
 
     options: dict[str, Any] = {"tta": tta, "batch_size": batch_size, "device": device, "n_boot": n_boot}
     if per_video:  # Aff-Wild2's protocol, raw and smoothed: affectlab.affwild2_eval
@@ -72,7 +72,7 @@ def compare_command(
     no_timing: Annotated[bool, typer.Option("--no-timing", help="skip CPU latency/throughput")] = False,
 ) -> None:
     """Train (or take) several models, evaluate them on one split, write comparison.json and a report."""
-    from affectlab.reports.compare import compare
+    from affectlab.evaluation.compare import compare
     from affectlab.reports.compare_report import headline_table
 
     path = compare(

@@ -35,10 +35,9 @@ def export_command(
 ) -> None:
     """Export a model, check parity with PyTorch on random and real inputs, and print the max differences."""
     from affectlab.inference.export import export_onnx, export_torchscript
+    from affectlab.models.artifacts import resolve_model_file
 
-    source = weights / "model.safetensors" if weights.is_dir() else weights
-    if not source.is_file():
-        raise AffectlabError(f"weights file {source} not found (expected a .safetensors file or run folder)")
+    source, _ = resolve_model_file(weights)
     if format is ExportFormat.onnx:
         target = out or source.with_suffix(".onnx")
         report = export_onnx(

@@ -9,35 +9,59 @@ import typer
 
 from affectlab.errors import AffectlabError
 
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML recipe, e.g. configs/default.yaml")
+]
+DataOpt = Annotated[str | None, typer.Option("--data", help="prepared store or raw dataset layout")]
+ArchOpt = Annotated[str | None, typer.Option("--arch", help="resnet18, mobilenet_v2, efficientnet_b1")]
+OutOpt = Annotated[str | None, typer.Option("--out", help="run folder")]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="trainer.max_epochs")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="data.batch_size")]
+SizeOpt = Annotated[int | None, typer.Option("--size", help="data.size (image side in pixels)")]
+PretrainedOpt = Annotated[str | None, typer.Option("--pretrained", help="imagenet or a weights file")]
+AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help="auto, cpu, gpu")]
+DevicesOpt = Annotated[str | None, typer.Option("--devices", help="number of devices, or auto")]
+StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="auto, ddp, ...")]
+PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="auto, 32-true, bf16-mixed, ...")]
+CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model")]
+ResidentOpt = Annotated[bool, typer.Option("--gpu-resident", help="hold the data on the device")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run in --out from last.ckpt")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="any config value: --set optim.lr=3e-4 (repeatable)")
+]
+
+
+def _resume_config(config: Path | None, out: str | None) -> Path:
+    """The recipe to resume with: the one given, else the run folder's own config.yaml."""
+    if config is not None:
+        return config
+    if out is None:
+        raise AffectlabError("--resume needs --out (the run folder to continue)")
+    found = Path(out) / "config.yaml"
+    if not found.is_file():
+        raise AffectlabError(f"cannot resume: {found} not found")
+    return found
+
 
 def train_command(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML recipe, e.g. configs/default.yaml")
-    ] = None,
-    data: Annotated[str | None, typer.Option("--data", help="prepared store or raw dataset layout")] = None,
-    arch: Annotated[
-        str | None, typer.Option("--arch", help="resnet18, mobilenet_v2, efficientnet_b1")
-    ] = None,
-    out: Annotated[str | None, typer.Option("--out", help="run folder")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="trainer.max_epochs")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="data.batch_size")] = None,
-    size: Annotated[int | None, typer.Option("--size", help="data.size (image side in pixels)")] = None,
-    pretrained: Annotated[str | None, typer.Option("--pretrained", help="imagenet or a weights file")] = None,
-    accelerator: Annotated[str | None, typer.Option("--accelerator", help="auto, cpu, gpu")] = None,
-    devices: Annotated[str | None, typer.Option("--devices", help="number of devices, or auto")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="auto, ddp, ...")] = None,
-    precision: Annotated[
-        str | None, typer.Option("--precision", help="auto, 32-true, bf16-mixed, ...")
-    ] = None,
-    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
-    gpu_resident: Annotated[bool, typer.Option("--gpu-resident", help="hold the data on the device")] = False,
-    seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="continue the run in --out from last.ckpt")
-    ] = False,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="any config value: --set optim.lr=3e-4 (repeatable)")
-    ] = None,
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    arch: ArchOpt = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    size: SizeOpt = None,
+    pretrained: PretrainedOpt = None,
+    accelerator: AcceleratorOpt = None,
+    devices: DevicesOpt = None,
+    strategy: StrategyOpt = None,
+    precision: PrecisionOpt = None,
+    compile_model: CompileOpt = False,
+    gpu_resident: ResidentOpt = False,
+    seed: SeedOpt = None,
+    resume: ResumeOpt = False,
+    overrides: SetOpt = None,
 ) -> None:
     """Train a multi-task model (expression + valence + arousal) and write a run folder."""
     from affectlab.training import train
@@ -56,19 +80,11 @@ def train_command(
         "trainer.precision": precision,
         "seed": seed,
     }
+    switches = {"model.compile": compile_model, "data.gpu_resident": gpu_resident, "resume": resume}
     sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
-    if compile_model:
-        sets.append("model.compile=true")
-    if gpu_resident:
-        sets.append("data.gpu_resident=true")
+    sets += [f"{k}=true" for k, on in switches.items() if on]
     if resume:
-        sets.append("resume=true")
-        if config is None:
-            if out is None:
-                raise AffectlabError("--resume needs --out (the run folder to continue)")
-            config = Path(out) / "config.yaml"
-            if not config.is_file():
-                raise AffectlabError(f"cannot resume: {config} not found")
+        config = _resume_config(config, out)
     run_dir = train(config, sets + list(overrides or []))
     typer.echo(f"run folder: {run_dir}")
 

@@ -7,8 +7,9 @@ imported on first use so that ``import affectlab.data`` stays cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from affectlab._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from affectlab.data.access import open_split
@@ -42,10 +43,4 @@ __all__ = [
     "validate_dataset",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'affectlab.data' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

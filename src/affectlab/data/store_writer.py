@@ -176,6 +176,52 @@ def _check_room(out_path: Path, by_split: dict[str, list[Record]], size: int) ->
     ensure_free_space(out_path, need, "store")
 
 
+def _crop_job(size: int, margin: float, align: bool) -> CropJob:
+    """Check the pixel settings (size in pixels, margin as a fraction of the face box) and bundle them."""
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise AffectlabError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size!r}")
+    if not 0.0 <= margin <= MAX_MARGIN:  # also false for NaN
+        raise AffectlabError(
+            f"--margin must be a fraction of the face box in [0, {MAX_MARGIN:g}], got {margin}"
+        )
+    return CropJob(size, float(margin), align)
+
+
+def _read_source(src: Path, policy: LabelPolicy, problems: Problems) -> tuple[str, dict[str, list[Record]]]:
+    """Read the raw layout's records; a dataset without one usable sample is an error."""
+    layout, by_split = read_layout(src, policy, problems)
+    if not any(by_split.values()):
+        raise AffectlabError(f"{src}: no usable samples found in this {layout} dataset")
+    return layout, by_split
+
+
+def _write_all(
+    out_path: Path,
+    by_split: dict[str, list[Record]],
+    report: ValidationReport,
+    problems: Problems,
+    crop: CropJob,
+    workers: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """Write every split; a disk that fills up or goes away is an AffectlabError that says what to do."""
+    try:
+        content = ContentIndex(report, problems)
+        return _write_splits(out_path, by_split, report, problems, content, crop, workers, progress)
+    except OSError as exc:  # disk full or gone while writing: say so, the store stays incomplete
+        raise AffectlabError(
+            f"writing the store to {out_path} failed: {exc}; nothing is lost from the source, the store is "
+            "incomplete (no manifest.json): free space and re-run `affectlab prepare`"
+        ) from exc
+
+
+def _write_manifest(out_path: Path, manifest: dict[str, Any]) -> None:
+    """Write manifest.json last and atomically: from then on the store is complete."""
+    tmp = out_path / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out_path / MANIFEST)
+
+
 def prepare(
     src: str | Path,
     out: str | Path,
@@ -189,33 +235,18 @@ def prepare(
     progress: bool = True,
 ) -> Path:
     """Validate, crop, resize and pack a raw dataset into a store at ``out``; return ``out``."""
-    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise AffectlabError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size!r}")
-    if not 0.0 <= margin <= MAX_MARGIN:  # also false for NaN
-        raise AffectlabError(
-            f"--margin must be a fraction of the face box in [0, {MAX_MARGIN:g}], got {margin}"
-        )
-    crop = CropJob(size, float(margin), align)
+    crop = _crop_job(size, margin, align)
     src_path, out_path = Path(src), Path(out)
     if not (out_path.exists() and not out_path.is_dir()):  # a file there: _claim_output names the problem
         ensure_writable(out_path, "store")
     workers = default_workers() if workers is None else workers
     policy, problems = LabelPolicy(num_classes), Problems(strict=strict)
-    layout, by_split = read_layout(src_path, policy, problems)
-    if not any(by_split.values()):
-        raise AffectlabError(f"{src_path}: no usable samples found in this {layout} dataset")
+    layout, by_split = _read_source(src_path, policy, problems)
     _check_room(out_path, by_split, size)
     _claim_output(out_path)
     report = new_report(src_path, layout, policy, problems, True)
     started = time.perf_counter()
-    try:
-        content = ContentIndex(report, problems)
-        splits = _write_splits(out_path, by_split, report, problems, content, crop, workers, progress)
-    except OSError as exc:  # disk full or gone while writing: say so, the store stays incomplete
-        raise AffectlabError(
-            f"writing the store to {out_path} failed: {exc}; nothing is lost from the source, the store is "
-            "incomplete (no manifest.json): free space and re-run `affectlab prepare`"
-        ) from exc
+    splits = _write_all(out_path, by_split, report, problems, crop, workers, progress)
     seconds = time.perf_counter() - started
     report.write_json(out_path / REPORT)
     manifest = _manifest(src_path, layout, crop, policy, problems, report)
@@ -226,9 +257,7 @@ def prepare(
         "seconds": round(seconds, 2),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    tmp = out_path / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out_path / MANIFEST)
+    _write_manifest(out_path, manifest)
     total = sum(s["count"] for s in splits.values())
     logger.info(
         "prepared %d samples in %.1fs (%.0f img/s) into %s",

@@ -1,4 +1,4 @@
-"""Procedural face rendering for the synthetic dataset: expression geometry, 68 landmarks and nuisances."""
+"""Procedural faces for the synthetic dataset: canonical geometry, 68 landmarks, drawing and nuisances."""
 
 from __future__ import annotations
 
@@ -7,49 +7,36 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-#: The geometry knobs, in canonical face units: brow raise (+ up), brow tilt (+ inner ends up),
-#: eye openness (height / width), mouth curve (+ corners up), mouth open (lip gap), mouth width (x scale),
-#: smirk (one corner up), upper-lip raise, nose wrinkle (0..1).
-KNOBS: tuple[str, ...] = ("brow", "tilt", "eye", "curve", "open", "width", "smirk", "lip", "wrinkle")
-#: Per-class template of the knobs, in AffectNet order (neutral, happy, sad, surprise, fear, disgust, anger,
-#: contempt); valence/arousal modulate them further in `expression_for`.
-CLASS_TEMPLATES: tuple[dict[str, float], ...] = tuple(
-    dict(zip(KNOBS, row, strict=True))
-    for row in (
-        (0.00, 0.00, 0.40, 0.00, 0.00, 1.00, 0.00, 0.00, 0.0),
-        (-0.03, 0.00, 0.25, 0.00, 0.05, 1.10, 0.00, 0.00, 0.0),
-        (0.05, 0.13, 0.38, 0.00, 0.00, 1.01, 0.00, 0.00, 0.0),
-        (0.03, 0.00, 0.43, 0.00, 0.12, 0.61, 0.00, 0.00, 0.0),
-        (-0.01, 0.12, 0.41, 0.02, 0.07, 1.28, 0.00, 0.00, 0.0),
-        (-0.10, -0.03, 0.17, 0.04, 0.03, 1.01, 0.00, 0.09, 1.0),
-        (-0.18, -0.15, 0.27, 0.04, 0.02, 0.95, 0.00, 0.00, 0.3),
-        (-0.02, 0.00, 0.30, 0.06, 0.00, 1.04, 0.10, 0.00, 0.0),
-    )
-)
-#: Classes that show teeth when the mouth is open (happy, fear, disgust, anger).
-_TEETH_CLASSES = frozenset({1, 4, 5, 6})
-_JITTER = dict(
-    brow=0.015, tilt=0.025, eye=0.03, curve=0.01, open=0.02, width=0.03, smirk=0.02, lip=0.015, wrinkle=0.15
-)
+from affectlab.data.synth_classes import Expression
+
 _SKIN_LIGHT = np.array([238.0, 208.0, 186.0])
 _SKIN_DARK = np.array([92.0, 58.0, 42.0])
 _HAIR = np.array([[25, 20, 18], [70, 45, 25], [140, 100, 60], [200, 170, 110], [150, 150, 150]], np.float64)
+#: An identity is drawn uniformly in these ranges (canonical face units), then a smirk side of -1 or +1:
+#: face width, chin drop, eye x, eye y, eye half-width, mouth y, mouth half-width, jaw squareness.
+_SHAPE_RANGES: tuple[tuple[float, float], ...] = (
+    (0.80, 0.95),
+    (1.15, 1.40),
+    (0.36, 0.44),
+    (-0.18, -0.08),
+    (0.18, 0.22),
+    (0.58, 0.70),
+    (0.30, 0.38),
+    (2.0, 2.8),
+)
+#: Eye landmarks (36-41, 42-47) picked from the 13-point lids: upper corners and thirds, back along the lower.
+_EYE_UPPER, _EYE_LOWER = [0, 4, 8, 12], [8, 4]
+#: Mouth landmarks picked from the 21-point contours: outer 48-59, inner 60-67 (corners on the centre line).
+_OUTER_UPPER, _OUTER_LOWER = [0, 4, 7, 10, 13, 16, 20], [16, 13, 10, 7, 4]
+_INNER_UPPER, _INNER_LOWER, _INNER_CORNERS = [2, 10, 18], [18, 10, 2], ([1], [19])
+#: Torso and neck polygons, canonical units (the chin is near y = 1.2).
+_TORSO = np.array([[-2.2, 3.4], [-1.6, 1.9], [1.6, 1.9], [2.2, 3.4]])
+_NECK = np.array([[-0.4, 0.6], [0.4, 0.6], [0.45, 2.0], [-0.45, 2.0]])
+#: Fixed RGB colours of the face parts.
+_SCLERA, _PUPIL, _LID_LINE = (240, 240, 235), (10, 10, 10), (30, 25, 25)
+_CAVITY, _TEETH, _LIP_LINE = (60, 15, 20), (235, 235, 225), (70, 25, 30)
 
-
-@dataclass(frozen=True)
-class Expression:
-    """Geometry knobs of one face's expression (canonical face units, see `CLASS_TEMPLATES`)."""
-
-    brow: float
-    tilt: float
-    eye: float
-    curve: float
-    open: float
-    width: float
-    smirk: float
-    lip: float
-    wrinkle: float
-    teeth: bool
+Colour = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -61,49 +48,36 @@ class Rendered:
     box: tuple[int, int, int, int]
 
 
-def expression_for(cls: int, valence: float, arousal: float, rng: np.random.Generator) -> Expression:
-    """Return the geometry for class `cls`, continuously modulated by valence and arousal, with jitter."""
-    knobs = {k: v + rng.normal(0.0, _JITTER[k]) for k, v in CLASS_TEMPLATES[cls].items()}
-    knobs["curve"] += 0.20 * valence
-    knobs["width"] += 0.15 * valence
-    knobs["eye"] *= (1.0 + 0.6 * arousal) * (1.0 - 0.3 * max(valence, 0.0))
-    knobs["open"] += 0.20 * max(arousal, 0.0) * (knobs["open"] > 0.04)
-    knobs["brow"] += 0.15 * arousal
-    knobs["eye"] = float(np.clip(knobs["eye"], 0.08, 0.75))
-    for key in ("open", "smirk", "lip"):
-        knobs[key] = max(knobs[key], 0.0)
-    knobs["wrinkle"] = float(np.clip(knobs["wrinkle"], 0.0, 1.0))
-    teeth = cls in _TEETH_CLASSES and knobs["open"] > 0.05 and rng.random() < 0.8
-    return Expression(**{k: float(v) for k, v in knobs.items()}, teeth=teeth)
-
-
 def _lid(x0: float, x1: float, y: float, h: float, n: int) -> np.ndarray:
     """Points of a sine-shaped lid/lip arc from x0 to x1 bulging by h (negative h bulges up)."""
     t = np.linspace(0.0, 1.0, n)
     return np.stack([x0 + (x1 - x0) * t, y + h * np.sin(np.pi * t)], axis=1)
 
 
-def face_geometry(expr: Expression, shape: np.ndarray) -> dict[str, np.ndarray]:
-    """Return canonical-frame point sets (68 landmarks plus drawing contours) for one face."""
-    fw, chin, eye_x, eye_y, eye_w, mouth_y, mouth_w, squ, side = shape
-    g: dict[str, np.ndarray] = {}
-    # Head outline: superellipse, taller below the eye line (jaw) than above (skull).
-    ang = np.linspace(0.0, 2.0 * np.pi, 64, endpoint=False)
-    c, s = np.cos(ang), np.sin(ang)
-    ex = 2.0 / squ
-    hx = fw * np.sign(c) * np.abs(c) ** ex
-    hy = np.where(s > 0, chin * np.sign(s) * np.abs(s) ** ex, 1.05 * s)
-    g["head"] = np.stack([hx, hy], axis=1)
-    phi = np.pi + 0.25 - np.arange(17) * (np.pi + 0.5) / 16
-    jc, js = np.cos(phi), np.sin(phi)
-    jaw = np.stack(
+def _outline(angles: np.ndarray, width: float, chin: float, ex: float) -> np.ndarray:
+    """Points of the head outline at `angles`: a superellipse, taller below the eye line (jaw) than above."""
+    c, s = np.cos(angles), np.sin(angles)
+    return np.stack(
         [
-            0.97 * fw * np.sign(jc) * np.abs(jc) ** ex,
-            np.where(js > 0, chin * np.sign(js) * np.abs(js) ** ex, 1.05 * js),
+            width * np.sign(c) * np.abs(c) ** ex,
+            np.where(s > 0, chin * np.sign(s) * np.abs(s) ** ex, 1.05 * s),
         ],
         axis=1,
     )
-    # Brows (17-21 image-left, outer to inner; 22-26 image-right, inner to outer).
+
+
+def _pick(x: np.ndarray, y: np.ndarray, idx: list[int]) -> np.ndarray:
+    """The (x, y) points at positions `idx` of two coordinate arrays."""
+    return np.stack([x[idx], y[idx]], 1)
+
+
+def _band(x: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """A closed contour along `top` left to right, then back along `bottom`."""
+    return np.concatenate([np.stack([x, top], 1), np.stack([x, bottom], 1)[::-1]])
+
+
+def _brows(expr: Expression, eye_x: float, eye_y: float, eye_w: float) -> list[np.ndarray]:
+    """Brow landmarks: 17-21 image-left, outer to inner; 22-26 image-right, inner to outer."""
     brows = []
     for sgn in (-1.0, 1.0):
         t = np.linspace(0.0, 1.0, 5)  # 0 = inner end, 1 = outer end
@@ -112,7 +86,13 @@ def face_geometry(expr: Expression, shape: np.ndarray) -> dict[str, np.ndarray]:
         by = eye_y - 0.27 - expr.brow - expr.tilt * (1.0 - t) * 0.8 - arch
         pts = np.stack([bx, by], axis=1)
         brows.append(pts[::-1] if sgn < 0 else pts)
-    # Eyes: sine-shaped lids; landmarks at the corners and at 1/3, 2/3 of each lid.
+    return brows
+
+
+def _eyes(
+    expr: Expression, eye_x: float, eye_y: float, eye_w: float
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Eye landmarks 36-41, 42-47 (left to right along the upper lid, back along the lower) and the lids."""
     eyes: list[np.ndarray] = []
     lids: list[np.ndarray] = []
     h = expr.eye * 2.0 * eye_w
@@ -120,18 +100,32 @@ def face_geometry(expr: Expression, shape: np.ndarray) -> dict[str, np.ndarray]:
         x0, x1 = sgn * eye_x - eye_w, sgn * eye_x + eye_w
         up, low = _lid(x0, x1, eye_y, -0.62 * h, 13), _lid(x0, x1, eye_y, 0.38 * h, 13)
         lids += [up, low]
-        # Left to right along the upper lid, back along the lower: 36-41 (outer first), 42-47 (inner first).
-        eyes.append(np.stack([up[0], up[4], up[8], up[12], low[8], low[4]]))
-    g["eyes_up"], g["eyes_low"] = np.stack(lids[0::2]), np.stack(lids[1::2])
-    g["iris_r"] = np.array([0.45 * eye_w])
-    # Nose: bridge 27-30 from between the eyes to the tip; base 31-35.
+        eyes.append(np.concatenate([up[_EYE_UPPER], low[_EYE_LOWER]]))
+    contours = {
+        "eyes_up": np.stack(lids[0::2]),
+        "eyes_low": np.stack(lids[1::2]),
+        "iris_r": np.array([0.45 * eye_w]),
+    }
+    return eyes, contours
+
+
+def _nose(eye_y: float, mouth_y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nose bridge 27-30 (between the eyes to the tip), base 31-35, and the wrinkle segments (x0, y, x1)."""
     tip_y = (eye_y + mouth_y) / 2.0 + 0.06
     bridge = np.stack([np.zeros(4), np.linspace(eye_y - 0.02, tip_y, 4)], axis=1)
     bx = np.linspace(-0.13, 0.13, 5)
     base = np.stack([bx, tip_y + 0.04 + 0.03 * np.cos(np.pi * bx / 0.26)], axis=1)
-    g["wrinkles"] = np.array([[-0.09, eye_y + 0.07 + 0.05 * k, 0.09] for k in range(3)])
-    # Mouth: centre line curving with `curve` (and one corner lifted by `smirk`), lips around it.
-    mw = mouth_w * expr.width
+    wrinkles = np.array([[-0.09, eye_y + 0.07 + 0.05 * k, 0.09] for k in range(3)])
+    return bridge, base, wrinkles
+
+
+def _mouth(
+    expr: Expression, mouth_y: float, mw: float, side: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Mouth contours (lips, cavity, teeth, closed line) and landmarks 48-67, for half-width `mw`.
+
+    The centre line curves with `curve` (one corner lifted by `smirk`); the lips lie around it.
+    """
     x = np.linspace(-mw, mw, 21)
     u = x / mw
     corner = -expr.curve - expr.smirk * (u * side > 0)
@@ -143,47 +137,41 @@ def face_geometry(expr: Expression, shape: np.ndarray) -> dict[str, np.ndarray]:
     outer_low = mid + gap / 2 + 0.075 * bell**0.5
     inner_up = mid - gap / 2 - 0.4 * expr.lip * bell
     inner_low = mid + gap / 2
-    g["lips"] = np.concatenate([np.stack([x, outer_up], 1), np.stack([x, outer_low], 1)[::-1]])
-    g["inner"] = np.concatenate([np.stack([x, inner_up], 1), np.stack([x, inner_low], 1)[::-1]])
-    g["teeth"] = np.concatenate(
-        [np.stack([x, inner_up], 1), np.stack([x, inner_up + 0.45 * (inner_low - inner_up)], 1)[::-1]]
-    )
-    g["midline"] = np.stack([x, mid], 1)
-    o_idx, i_idx = [0, 4, 7, 10, 13, 16, 20], [2, 10, 18]
-    outer = np.concatenate(
+    contours = {
+        "lips": _band(x, outer_up, outer_low),
+        "inner": _band(x, inner_up, inner_low),
+        "teeth": _band(x, inner_up, inner_up + 0.45 * (inner_low - inner_up)),
+        "midline": np.stack([x, mid], 1),
+    }
+    landmarks = np.concatenate(
         [
-            np.stack([x[o_idx], outer_up[o_idx]], 1),
-            np.stack([x[[16, 13, 10, 7, 4]], outer_low[[16, 13, 10, 7, 4]]], 1),
+            _pick(x, outer_up, _OUTER_UPPER),
+            _pick(x, outer_low, _OUTER_LOWER),
+            _pick(x, mid, _INNER_CORNERS[0]),
+            _pick(x, inner_up, _INNER_UPPER),
+            _pick(x, mid, _INNER_CORNERS[1]),
+            _pick(x, inner_low, _INNER_LOWER),
         ]
     )
-    back = i_idx[::-1]
-    inner = np.concatenate(
-        [
-            np.stack([[x[1]], [mid[1]]], 1),
-            np.stack([x[i_idx], inner_up[i_idx]], 1),
-            np.stack([[x[19]], [mid[19]]], 1),
-            np.stack([x[back], inner_low[back]], 1),
-        ]
-    )
-    g["landmarks"] = np.concatenate([jaw, *brows, bridge, base, *eyes, outer, inner])
-    return g
+    return contours, landmarks
+
+
+def face_geometry(expr: Expression, shape: np.ndarray) -> dict[str, np.ndarray]:
+    """Return canonical-frame point sets (68 landmarks plus drawing contours) for one face."""
+    fw, chin, eye_x, eye_y, eye_w, mouth_y, mouth_w, squ, side = shape
+    ex = 2.0 / squ
+    head = _outline(np.linspace(0.0, 2.0 * np.pi, 64, endpoint=False), fw, chin, ex)
+    jaw = _outline(np.pi + 0.25 - np.arange(17) * (np.pi + 0.5) / 16, 0.97 * fw, chin, ex)
+    eyes, lids = _eyes(expr, eye_x, eye_y, eye_w)
+    bridge, base, wrinkles = _nose(eye_y, mouth_y)
+    mouth, mouth_marks = _mouth(expr, mouth_y, mouth_w * expr.width, side)
+    landmarks = np.concatenate([jaw, *_brows(expr, eye_x, eye_y, eye_w), bridge, base, *eyes, mouth_marks])
+    return {"head": head, **lids, "wrinkles": wrinkles, **mouth, "landmarks": landmarks}
 
 
 def random_shape(rng: np.random.Generator) -> np.ndarray:
     """Draw an identity: face width, chin drop, eye x/y/size, mouth y/size, jaw squareness, smirk side."""
-    return np.array(
-        [
-            rng.uniform(0.80, 0.95),
-            rng.uniform(1.15, 1.40),
-            rng.uniform(0.36, 0.44),
-            rng.uniform(-0.18, -0.08),
-            rng.uniform(0.18, 0.22),
-            rng.uniform(0.58, 0.70),
-            rng.uniform(0.30, 0.38),
-            rng.uniform(2.0, 2.8),
-            rng.choice([-1.0, 1.0]),
-        ]
-    )
+    return np.array([*(rng.uniform(lo, hi) for lo, hi in _SHAPE_RANGES), rng.choice([-1.0, 1.0])])
 
 
 def _px(points: np.ndarray) -> np.ndarray:
@@ -191,11 +179,16 @@ def _px(points: np.ndarray) -> np.ndarray:
     return np.round(points * 16.0).astype(np.int32).reshape(-1, 1, 2)
 
 
+def _rgb(values: np.ndarray) -> Colour:
+    """An OpenCV colour (plain ints) from three channel values."""
+    return tuple(int(v) for v in values)
+
+
 def _clutter(img: np.ndarray, rng: np.random.Generator) -> None:
     """Draw random rectangles, circles and lines as background clutter."""
     hgt, wid = img.shape[:2]
     for _ in range(int(rng.integers(2, 10))):
-        col = tuple(int(v) for v in rng.integers(0, 256, 3))
+        col = _rgb(rng.integers(0, 256, 3))
         kind = rng.integers(0, 3)
         p = rng.uniform(0, 1, 4) * [wid, hgt, wid, hgt]
         if kind == 0:
@@ -207,6 +200,133 @@ def _clutter(img: np.ndarray, rng: np.random.Generator) -> None:
             cv2.line(img, _px(p[:2])[0, 0], _px(p[2:])[0, 0], col, int(rng.integers(1, 4)), cv2.LINE_AA, 4)
 
 
+def _background(canvas: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A (h, w, 3) uint8 image of one random colour with clutter on it."""
+    wid, hgt = canvas
+    img = np.empty((hgt, wid, 3), np.uint8)
+    img[:] = rng.integers(40, 230, 3).astype(np.uint8)
+    _clutter(img, rng)
+    return img
+
+
+@dataclass(frozen=True)
+class _Palette:
+    """One person's colours: skin, hair and clothes."""
+
+    skin: np.ndarray
+    hair: np.ndarray
+    body: Colour
+
+    @property
+    def shade(self) -> Colour:
+        """Shadowed skin (neck, nose lines)."""
+        return _rgb(self.skin * 0.72)
+
+
+def _palette(rng: np.random.Generator) -> _Palette:
+    """Draw skin (between light and dark), hair and clothes colours."""
+    skin_t = rng.uniform(0, 1)
+    skin = np.clip(_SKIN_LIGHT * (1 - skin_t) + _SKIN_DARK * skin_t + rng.normal(0, 8, 3), 0, 255)
+    hair = np.clip(_HAIR[rng.integers(0, len(_HAIR))] + rng.normal(0, 10, 3), 0, 255)
+    return _Palette(skin, hair, _rgb(rng.integers(0, 256, 3)))
+
+
+class _Pen:
+    """Draws canonical-frame shapes on one image: rotated, scaled and placed, anti-aliased, sub-pixel."""
+
+    def __init__(self, img: np.ndarray, rot: np.ndarray, off: np.ndarray, width: int) -> None:
+        self.img, self.rot, self.off, self.width = img, rot, off, width
+
+    def tf(self, points: np.ndarray) -> np.ndarray:
+        """Canonical points to pixel coordinates."""
+        return points @ self.rot.T + self.off
+
+    def fill(self, points: np.ndarray, colour: Colour) -> None:
+        """Fill the polygon `points`."""
+        cv2.fillPoly(self.img, [_px(self.tf(points))], colour, cv2.LINE_AA, 4)
+
+    def line(self, points: np.ndarray, colour: Colour, width: int | None = None) -> None:
+        """Draw the open polyline `points` (default width: the face's line width)."""
+        thickness = self.width if width is None else width
+        cv2.polylines(self.img, [_px(self.tf(points))], False, colour, thickness, cv2.LINE_AA, 4)
+
+    def disc(self, centre_px: np.ndarray, radius_fixed: int, colour: Colour) -> None:
+        """Fill a circle around a pixel position; the radius is in fixed point (1/16 pixel)."""
+        cv2.circle(self.img, _px(centre_px)[0, 0], radius_fixed, colour, -1, cv2.LINE_AA, 4)
+
+
+def _pose(
+    shape: np.ndarray, scale: float, center: tuple[float, float], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the head's roll; return the canonical-to-pixel rotation-and-scale matrix and offset."""
+    theta = np.deg2rad(rng.normal(0.0, 8.0))
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]) * scale
+    off = np.array(center) + rot @ np.array([0.0, -(shape[1] - 1.05) / 2.0])
+    return rot, off
+
+
+def _draw_head(pen: _Pen, head: np.ndarray, colours: _Palette, rng: np.random.Generator) -> None:
+    """Neck and shoulders, then the head, then (mostly) a hair cap over the skull."""
+    pen.fill(_TORSO, colours.body)
+    pen.fill(_NECK, colours.shade)
+    pen.fill(head, _rgb(colours.skin))
+    if rng.random() < 0.75:
+        top = head[head[:, 1] < -0.45 * (1 + rng.uniform(0, 0.4))]
+        pen.fill(top, _rgb(colours.hair))
+
+
+def _draw_eyes(
+    pen: _Pen, g: dict[str, np.ndarray], skin: Colour, scale: float, rng: np.random.Generator
+) -> None:
+    """Sclera, iris, then skin bands over the iris overflow, then the upper lid line."""
+    iris = _rgb(rng.integers(20, 120, 3))
+    gaze = rng.normal(0, 0.04, 2)
+    radius = g["iris_r"][0]
+    for up, low in zip(g["eyes_up"], g["eyes_low"], strict=True):
+        pen.fill(np.concatenate([up, low[::-1]]), _SCLERA)
+        ctr = pen.tf(np.array([[(up[0, 0] + up[-1, 0]) / 2, (up[6, 1] + low[6, 1]) / 2]]) + gaze)
+        pen.disc(ctr, int(radius * scale * 16), iris)
+        pen.disc(ctr, int(radius * scale * 7), _PUPIL)
+        band = radius * 1.6
+        pen.fill(np.concatenate([up, (up + [0, -band])[::-1]]), skin)
+        pen.fill(np.concatenate([low, (low + [0, band])[::-1]]), skin)
+        pen.line(up, _LID_LINE)
+
+
+def _draw_brows_and_nose(pen: _Pen, g: dict[str, np.ndarray], expr: Expression, colours: _Palette) -> None:
+    """Brows; nose bridge shading and base; wrinkles plus nasolabial folds (disgust, some anger)."""
+    lm = g["landmarks"]
+    for brow in (lm[17:22], lm[22:27]):
+        pen.line(brow, _rgb(colours.hair * 0.8), pen.width * 2)
+    pen.line(lm[27:31] + [0.05, 0], colours.shade)
+    pen.line(lm[31:36], colours.shade)
+    if expr.wrinkle > 0.15:
+        dark = _rgb(colours.skin * (1.0 - 0.45 * expr.wrinkle))
+        for x0, y, x1 in g["wrinkles"]:
+            pen.line(_lid(x0, x1, y, -0.02, 5), dark)
+        for sgn in (-1.0, 1.0):
+            pen.line(np.array([[sgn * 0.15, lm[33, 1]], [sgn * 0.30, lm[51, 1] + 0.12]]), dark)
+
+
+def _draw_mouth(pen: _Pen, g: dict[str, np.ndarray], expr: Expression, skin: np.ndarray) -> None:
+    """Lips, then the cavity and teeth when open, else the lip line."""
+    pen.fill(g["lips"], _rgb(np.clip(skin * [0.85, 0.55, 0.55] + [20, 0, 0], 0, 255)))
+    if expr.open > 0.02:
+        pen.fill(g["inner"], _CAVITY)
+        if expr.teeth:
+            pen.fill(g["teeth"], _TEETH)
+    else:
+        pen.line(g["midline"], _LIP_LINE)
+
+
+def _head_box(head: np.ndarray, canvas: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The square (x, y, w, h) around the head's pixel outline, clipped to the canvas."""
+    mid, side = (head.min(0) + head.max(0)) / 2, float((head.max(0) - head.min(0)).max())
+    lo = np.maximum(np.floor(mid - side / 2), 0)
+    hi = np.minimum(np.ceil(mid + side / 2), list(canvas))
+    return int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1])
+
+
 def render(
     expr: Expression,
     rng: np.random.Generator,
@@ -216,89 +336,19 @@ def render(
     center: tuple[float, float],
 ) -> Rendered:
     """Render one face (face box side about `face_px` pixels) at `center` on a cluttered `canvas` (w, h)."""
-    wid, hgt = canvas
     shape = random_shape(rng)
     g = face_geometry(expr, shape)
     scale = face_px / max(1.05 + shape[1], 2.0 * shape[0])
-    theta = np.deg2rad(rng.normal(0.0, 8.0))
-    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]) * scale
-    off = np.array(center) + rot @ np.array([0.0, -(shape[1] - 1.05) / 2.0])
-
-    def tf(p: np.ndarray) -> np.ndarray:
-        return p @ rot.T + off
-
-    img = np.empty((hgt, wid, 3), np.uint8)
-    img[:] = rng.integers(40, 230, 3).astype(np.uint8)
-    _clutter(img, rng)
-    skin_t = rng.uniform(0, 1)
-    skin = np.clip(_SKIN_LIGHT * (1 - skin_t) + _SKIN_DARK * skin_t + rng.normal(0, 8, 3), 0, 255)
-    shade = tuple(int(v) for v in skin * 0.72)
-    hair = np.clip(_HAIR[rng.integers(0, len(_HAIR))] + rng.normal(0, 10, 3), 0, 255)
-    lw = max(1, int(round(scale * 0.05)))
-    # Neck and shoulders, then the head.
-    body = tuple(int(v) for v in rng.integers(0, 256, 3))
-    torso = np.array([[-2.2, 3.4], [-1.6, 1.9], [1.6, 1.9], [2.2, 3.4]])
-    cv2.fillPoly(img, [_px(tf(torso))], body, cv2.LINE_AA, 4)
-    cv2.fillPoly(
-        img, [_px(tf(np.array([[-0.4, 0.6], [0.4, 0.6], [0.45, 2.0], [-0.45, 2.0]])))], shade, cv2.LINE_AA, 4
-    )
-    cv2.fillPoly(img, [_px(tf(g["head"]))], tuple(int(v) for v in skin), cv2.LINE_AA, 4)
-    if rng.random() < 0.75:  # hair cap over the skull
-        top = g["head"][g["head"][:, 1] < -0.45 * (1 + rng.uniform(0, 0.4))]
-        cv2.fillPoly(img, [_px(tf(top))], tuple(int(v) for v in hair), cv2.LINE_AA, 4)
-    # Eyes: sclera, iris, then skin bands over the iris overflow, then the upper lid line.
-    iris = tuple(int(v) for v in rng.integers(20, 120, 3))
-    gaze = rng.normal(0, 0.04, 2)
-    for up, low in zip(g["eyes_up"], g["eyes_low"], strict=True):
-        cv2.fillPoly(img, [_px(tf(np.concatenate([up, low[::-1]])))], (240, 240, 235), cv2.LINE_AA, 4)
-        ctr = tf(np.array([[(up[0, 0] + up[-1, 0]) / 2, (up[6, 1] + low[6, 1]) / 2]]) + gaze)
-        cv2.circle(img, _px(ctr)[0, 0], int(g["iris_r"][0] * scale * 16), iris, -1, cv2.LINE_AA, 4)
-        cv2.circle(img, _px(ctr)[0, 0], int(g["iris_r"][0] * scale * 7), (10, 10, 10), -1, cv2.LINE_AA, 4)
-        band = g["iris_r"][0] * 1.6
-        cv2.fillPoly(
-            img,
-            [_px(tf(np.concatenate([up, (up + [0, -band])[::-1]])))],
-            tuple(int(v) for v in skin),
-            cv2.LINE_AA,
-            4,
-        )
-        cv2.fillPoly(
-            img,
-            [_px(tf(np.concatenate([low, (low + [0, band])[::-1]])))],
-            tuple(int(v) for v in skin),
-            cv2.LINE_AA,
-            4,
-        )
-        cv2.polylines(img, [_px(tf(up))], False, (30, 25, 25), lw, cv2.LINE_AA, 4)
-    lm = g["landmarks"]
-    for brow in (lm[17:22], lm[22:27]):
-        cv2.polylines(img, [_px(tf(brow))], False, tuple(int(v) for v in hair * 0.8), lw * 2, cv2.LINE_AA, 4)
-    # Nose: bridge shading, base, and wrinkles plus nasolabial folds (disgust, some anger).
-    cv2.polylines(img, [_px(tf(lm[27:31] + [0.05, 0]))], False, shade, lw, cv2.LINE_AA, 4)
-    cv2.polylines(img, [_px(tf(lm[31:36]))], False, shade, lw, cv2.LINE_AA, 4)
-    if expr.wrinkle > 0.15:
-        dark = tuple(int(v) for v in skin * (1.0 - 0.45 * expr.wrinkle))
-        for x0, y, x1 in g["wrinkles"]:
-            seg = _lid(x0, x1, y, -0.02, 5)
-            cv2.polylines(img, [_px(tf(seg))], False, dark, lw, cv2.LINE_AA, 4)
-        for sgn in (-1.0, 1.0):
-            fold = np.array([[sgn * 0.15, lm[33, 1]], [sgn * 0.30, lm[51, 1] + 0.12]])
-            cv2.polylines(img, [_px(tf(fold))], False, dark, lw, cv2.LINE_AA, 4)
-    # Mouth: lips, then the cavity and teeth when open, else the lip line.
-    lip_col = tuple(int(v) for v in np.clip(skin * [0.85, 0.55, 0.55] + [20, 0, 0], 0, 255))
-    cv2.fillPoly(img, [_px(tf(g["lips"]))], lip_col, cv2.LINE_AA, 4)
-    if expr.open > 0.02:
-        cv2.fillPoly(img, [_px(tf(g["inner"]))], (60, 15, 20), cv2.LINE_AA, 4)
-        if expr.teeth:
-            cv2.fillPoly(img, [_px(tf(g["teeth"]))], (235, 235, 225), cv2.LINE_AA, 4)
-    else:
-        cv2.polylines(img, [_px(tf(g["midline"]))], False, (70, 25, 30), lw, cv2.LINE_AA, 4)
-    head = tf(g["head"])
-    mid, side = (head.min(0) + head.max(0)) / 2, float((head.max(0) - head.min(0)).max())
-    lo = np.maximum(np.floor(mid - side / 2), 0)
-    hi = np.minimum(np.ceil(mid + side / 2), [wid, hgt])
-    box = (int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1]))  # square around the head
-    return Rendered(image=img, landmarks=tf(lm).astype(np.float32), box=box)
+    rot, off = _pose(shape, scale, center, rng)
+    img = _background(canvas, rng)
+    colours = _palette(rng)
+    pen = _Pen(img, rot, off, max(1, int(round(scale * 0.05))))
+    _draw_head(pen, g["head"], colours, rng)
+    _draw_eyes(pen, g, _rgb(colours.skin), scale, rng)
+    _draw_brows_and_nose(pen, g, expr, colours)
+    _draw_mouth(pen, g, expr, colours.skin)
+    box = _head_box(pen.tf(g["head"]), canvas)
+    return Rendered(image=img, landmarks=pen.tf(g["landmarks"]).astype(np.float32), box=box)
 
 
 def degrade(img: np.ndarray, rng: np.random.Generator, face_px: float) -> np.ndarray:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from affectlab.data.readers.affwild2 import AFFWILD2_CLASSES, CHALLENGES, FRAMES_DIR, SPLIT_DIRS
-from affectlab.data.synth import sample_va
-from affectlab.data.synth_render import encode_jpeg, expression_for, render
+from affectlab.data.synth_classes import expression_for, sample_va
+from affectlab.data.synth_render import encode_jpeg, render
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES, canonical_name
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,7 +209,13 @@ def _onnx_parity(
     return report
 
 
-def _atomic_target(out: Path) -> Path:
+@contextlib.contextmanager
+def _written_atomically(out: Path, failure: str) -> Iterator[Path]:
+    """Yield a temporary path next to `out` and move it onto `out` when the body succeeds.
+
+    Nothing partial is left behind: the temporary file goes in any case. A failure other than an
+    AffectlabError becomes one, `failure` saying what failed.
+    """
     from affectlab.io import ensure_writable
 
     ensure_writable(out.parent, "exported model")
@@ -215,26 +223,83 @@ def _atomic_target(out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise AffectlabError(f"cannot write the exported model to {out.parent}: {exc}") from exc
-    return out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except AffectlabError:
+        raise
+    except Exception as exc:
+        raise AffectlabError(f"{failure}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _report(
-    out: Path, fmt: str, info: ModelInfo, model: nn.Module, sha: str | None, **kw: Any
-) -> ExportReport:
-    """A report for a written file, before its parity check."""
-    params, nbytes = sum(p.numel() for p in model.parameters()), out.stat().st_size
-    pre = info.preprocess
-    return ExportReport(
-        out,
-        fmt,
-        info.arch,
-        info.num_classes,
-        pre.size,
-        params=params,
-        file_bytes=nbytes,
-        source_sha256=sha,
-        **kw,
-    )
+@dataclass(frozen=True)
+class _Job:
+    """What both exporters work from: the model copy, its info, the source file's hash and the export head."""
+
+    model: nn.Module
+    info: ModelInfo
+    sha: str | None
+    head: nn.Module
+
+    @classmethod
+    def of(cls, source: Source, info: ModelInfo | None) -> _Job:
+        """Resolve the source (a file, a model or a (model, info) pair) and wrap the model for export."""
+        model, info, sha = _resolve(source, info)
+        return cls(model, info, sha, _ExportHead(model).eval())
+
+    def report(self, out: Path, fmt: str, **kw: Any) -> ExportReport:
+        """A report for the written file `out`, before its parity check."""
+        params, nbytes = sum(p.numel() for p in self.model.parameters()), out.stat().st_size
+        info = self.info
+        return ExportReport(
+            out,
+            fmt,
+            info.arch,
+            info.num_classes,
+            info.preprocess.size,
+            params=params,
+            file_bytes=nbytes,
+            source_sha256=self.sha,
+            **kw,
+        )
+
+
+def _trace_onnx(head: nn.Module, path: Path, size: int, opset: int, dynamic_batch: bool) -> None:
+    """Write the ONNX graph of `head` (TorchScript-based exporter) with a batch axis that may vary."""
+    dummy = torch.zeros(2 if dynamic_batch else 1, 3, size, size)
+    axes = {n: {0: "batch"} for n in (INPUT_NAME, *OUTPUT_NAMES)} if dynamic_batch else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's DeprecationWarning and tracer warnings
+        torch.onnx.export(
+            head,
+            (dummy,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+def _stamp_onnx(path: Path, info: ModelInfo, metadata: str) -> None:
+    """Make the ONNX file self-describing (affectlab metadata, producer), check it and save it as one file."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    if external_data_locations(proto):
+        raise AffectlabError(f"ONNX export of {info.arch} produced external data; it must be one file")
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, metadata
+    proto.producer_name = "affectlab"
+    proto.doc_string = f"affectlab {info.arch}: expression logits/probabilities, valence, arousal"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
 
 
 def export_onnx(
@@ -248,50 +313,16 @@ def export_onnx(
     tolerance: float = 1e-4,
 ) -> ExportReport:
     """Export to a single-file ONNX model with affectlab metadata; check parity with ONNX Runtime."""
-    import onnx
-
-    model, info, sha = _resolve(weights_path_or_model, info)
-    out = Path(out)
-    head = _ExportHead(model).eval()
-    size = info.preprocess.size
-    dummy = torch.zeros(2 if dynamic_batch else 1, 3, size, size)
-    axes = {n: {0: "batch"} for n in (INPUT_NAME, *OUTPUT_NAMES)} if dynamic_batch else None
-    tmp = _atomic_target(out)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the legacy exporter's DeprecationWarning and tracer warnings
-            torch.onnx.export(
-                head,
-                (dummy,),
-                str(tmp),
-                input_names=[INPUT_NAME],
-                output_names=list(OUTPUT_NAMES),
-                dynamic_axes=axes,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        proto = onnx.load(str(tmp), load_external_data=False)
-        if external_data_locations(proto):
-            raise AffectlabError(f"ONNX export of {info.arch} produced external data; it must be one file")
-        del proto.metadata_props[:]
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = META_KEY, _info_json(info, "onnx", sha, opset, dynamic_batch)
-        proto.producer_name = "affectlab"
-        proto.doc_string = f"affectlab {info.arch}: expression logits/probabilities, valence, arousal"
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, out)
-    except AffectlabError:
-        raise
-    except Exception as exc:
-        raise AffectlabError(f"ONNX export of {info.arch} (opset {opset}) failed: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    extra = {"dynamic_batch": dynamic_batch, "exporter": EXPORTER, "opset": opset, "tolerance": tolerance}
-    report = _report(out, "onnx", info, model, sha, **extra)
+    job, out = _Job.of(weights_path_or_model, info), Path(out)
+    info = job.info
+    with _written_atomically(out, f"ONNX export of {info.arch} (opset {opset}) failed") as tmp:
+        _trace_onnx(job.head, tmp, info.preprocess.size, opset, dynamic_batch)
+        _stamp_onnx(tmp, info, _info_json(info, "onnx", job.sha, opset, dynamic_batch))
+    report = job.report(
+        out, "onnx", dynamic_batch=dynamic_batch, exporter=EXPORTER, opset=opset, tolerance=tolerance
+    )
     if check:
-        report.parity = _onnx_parity(head, out, info.preprocess, dynamic_batch)
+        report.parity = _onnx_parity(job.head, out, info.preprocess, dynamic_batch)
         if not report.passed:
             log.warning("ONNX parity %.2e exceeds %.0e for %s", report.max_abs_diff, tolerance, out)
     return report
@@ -306,30 +337,30 @@ def export_torchscript(
     tolerance: float = 1e-4,
 ) -> ExportReport:
     """Trace to a TorchScript file (outputs as in ONNX) with the info in `affectlab.json`; check parity."""
-    model, info, sha = _resolve(weights_path_or_model, info)
-    out = Path(out)
-    head = _ExportHead(model).eval()
-    size = info.preprocess.size
-    tmp = _atomic_target(out)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(head, torch.zeros(2, 3, size, size), strict=False, check_trace=False)
-            extra = {"affectlab.json": _info_json(info, "torchscript", sha, None, True)}
-            torch.jit.save(traced, str(tmp), _extra_files=extra)
-        os.replace(tmp, out)
-    except Exception as exc:
-        raise AffectlabError(f"TorchScript export of {info.arch} failed: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    extra = {"dynamic_batch": True, "exporter": "torch.jit.trace", "tolerance": tolerance}
-    report = _report(out, "torchscript", info, model, sha, **extra)
+    job, out = _Job.of(weights_path_or_model, info), Path(out)
+    size = job.info.preprocess.size
+    with (
+        _written_atomically(out, f"TorchScript export of {job.info.arch} failed") as tmp,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(job.head, torch.zeros(2, 3, size, size), strict=False, check_trace=False)
+        files = {"affectlab.json": _info_json(job.info, "torchscript", job.sha, None, True)}
+        torch.jit.save(traced, str(tmp), _extra_files=files)
+    report = job.report(
+        out, "torchscript", dynamic_batch=True, exporter="torch.jit.trace", tolerance=tolerance
+    )
     if check:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loaded = torch.jit.load(str(out), map_location="cpu").eval()
-        inputs = parity_inputs(info.preprocess)
-        report.parity = {
-            k: _diffs(_torch_outputs(head, x), _torch_outputs(loaded, x)) for k, x in inputs.items()
-        }
+        report.parity = _torchscript_parity(job.head, out, job.info.preprocess)
     return report
+
+
+def _torchscript_parity(head: nn.Module, path: Path, preprocess: Preprocess) -> dict[str, dict[str, float]]:
+    """Max differences between the traced file, loaded back, and PyTorch on the parity inputs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = torch.jit.load(str(path), map_location="cpu").eval()
+    return {
+        k: _diffs(_torch_outputs(head, x), _torch_outputs(loaded, x))
+        for k, x in parity_inputs(preprocess).items()
+    }

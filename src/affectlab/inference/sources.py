@@ -14,13 +14,14 @@ import numpy as np
 
 from affectlab.errors import AffectlabError
 from affectlab.preprocessing.decode import IMAGE_SUFFIXES, REFUSED_SUFFIXES, decode_file
-from affectlab.preprocessing.video import VIDEO_SUFFIXES, is_video, iter_video
+from affectlab.preprocessing.video import VIDEO_SUFFIXES, is_video, iter_video, video_info
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "Frame",
     "collect_inputs",
+    "count_frames",
     "is_video",
     "iter_frames",
     "load_image",
@@ -68,6 +69,23 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
 def load_image(path: str | Path) -> np.ndarray:
     """Decode an image file by affectlab's rules (see affectlab.preprocessing.decode) as RGB uint8."""
     return decode_file(path).rgb
+
+
+def count_frames(paths: Iterable[Path], stride: int = 1) -> int:
+    """How many frames `iter_frames(paths, stride)` yields, by the videos' declared frame counts.
+
+    An image, or a video whose header cannot be read, counts one: it yields one frame or one error.
+    """
+    total = 0
+    for path in paths:
+        if is_video(path):
+            try:
+                total += max(1, -(-video_info(path).frames // stride))
+            except AffectlabError:
+                total += 1
+        else:
+            total += 1
+    return total
 
 
 def iter_frames(paths: Iterable[Path], stride: int = 1) -> Iterator[Frame]:

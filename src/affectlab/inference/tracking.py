@@ -407,3 +407,13 @@ class StreamTracker:
             self.source, self.tracker = source, self._factory()
         self.frame = frame
         return self.tracker.step(rgb)
+
+
+def configure_video(
+    predictor: Any, *, track: bool = True, detect_every: int = 10, smooth: float | None = None
+) -> None:
+    """Set a predictor's tracking (``track=False``: detect on every frame, no ids) and per-track smoothing."""
+    from affectlab.inference.smoothing import check_tau
+
+    predictor.tracking = TrackOptions(detect_every=detect_every) if track else None
+    predictor.smoothing = None if smooth is None else check_tau(smooth)

@@ -5,8 +5,9 @@ Names load on first use, so that opening an ONNX model or reading a file's info 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from affectlab._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from affectlab.models.artifacts import ModelArtifact, open_model, resolve_model_file
@@ -73,10 +74,4 @@ __all__ = [
     "weights_from_lightning_ckpt",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'affectlab.models' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from affectlab.errors import AffectlabError
+from affectlab.models.pretrained import key_mismatch, read_state_dict, shape_mismatch
 from affectlab.models.registry import AffectModel, build_model
 
 log = logging.getLogger(__name__)
@@ -24,23 +25,10 @@ def _strip(key: str) -> str:
     return key
 
 
-def import_legacy_state_dict(
-    arch: str,
-    state_dict: Mapping[str, torch.Tensor] | str | Path,
-    num_classes: int = 8,
-    va_activation: str = "clamp",
-) -> AffectModel:
-    """Map an original-study state dict (backbone + `<slot>.[...]fc1/fc2/fc3`) into an affectlab model.
-
-    The original valence/arousal heads were plain linear layers (unbounded). With the default
-    `va_activation="clamp"` the imported model gives exactly the original values wherever they lie in [-1, 1]
-    and clips them outside; `va_activation="tanh"` uses affectlab's trainable head, giving tanh(original).
-    """
-    if isinstance(state_dict, str | Path):
-        from affectlab.models.pretrained import read_state_dict
-
-        state_dict = read_state_dict(state_dict)
-    model = build_model(arch, num_classes=num_classes, va_activation=va_activation)
+def _split_state(
+    state_dict: Mapping[str, torch.Tensor], model: AffectModel, arch: str
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Split a legacy state dict into the backbone's keys and the heads, renamed (`valence.weight`, ...)."""
     slot = model.head_attr
     state = {_strip(k): v for k, v in state_dict.items()}
     expected = model.backbone.state_dict()
@@ -57,8 +45,13 @@ def import_legacy_state_dict(
                 "(expected only the heads fc1 (valence), fc2 (arousal), fc3 (expression))"
             )
         heads[f"{LEGACY_HEADS[head]}.{param}"] = value
-    own = model.state_dict()
-    wanted = {k for k in own if k.split(".")[0] in LEGACY_HEADS.values()}
+    return backbone, heads
+
+
+def _check_heads(heads: Mapping[str, torch.Tensor], model: AffectModel, arch: str, num_classes: int) -> None:
+    """Refuse incomplete heads, and an expression head whose class count is not `num_classes`."""
+    slot = model.head_attr
+    wanted = {k for k in model.state_dict() if k.split(".")[0] in LEGACY_HEADS.values()}
     if set(heads) != wanted:
         raise AffectlabError(
             f"legacy checkpoint for {arch}: heads under '{slot}.' incomplete, missing "
@@ -70,23 +63,24 @@ def import_legacy_state_dict(
             f"legacy checkpoint has {found_classes} expression classes (fc3), but num_classes={num_classes}; "
             f"pass num_classes={found_classes}"
         )
-    missing = sorted(set(expected) - set(backbone))
-    unexpected = sorted(set(backbone) - set(expected))
-    if missing or unexpected:
-        raise AffectlabError(
-            f"legacy checkpoint does not fit the {arch} backbone: {len(missing)} missing keys "
-            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}); wrong arch?"
-        )
-    for key, value in [*backbone.items(), *heads.items()]:
-        target = expected.get(key, own.get(key))
-        if target is not None and tuple(value.shape) != tuple(target.shape):
-            raise AffectlabError(
-                f"legacy checkpoint: {key} has shape {tuple(value.shape)}, {arch} needs {tuple(target.shape)}"
-            )
-    model.backbone.load_state_dict(backbone)
-    with torch.no_grad():
-        for key, value in heads.items():
-            own[key].copy_(value)
+
+
+def _check_fit(
+    backbone: Mapping[str, torch.Tensor], heads: Mapping[str, torch.Tensor], model: AffectModel, arch: str
+) -> None:
+    """Refuse a backbone with other keys than the architecture's, and any tensor of the wrong shape."""
+    expected = model.backbone.state_dict()
+    keys = key_mismatch(backbone, expected)
+    if keys:
+        raise AffectlabError(f"legacy checkpoint does not fit the {arch} backbone: {keys}; wrong arch?")
+    shapes = shape_mismatch({**backbone, **heads}, {**model.state_dict(), **expected})
+    if shapes:
+        key, got, needed = shapes
+        raise AffectlabError(f"legacy checkpoint: {key} has shape {got}, {arch} needs {needed}")
+
+
+def _warn_about_va(arch: str, va_activation: str) -> None:
+    """Say what happens to the original unbounded valence/arousal values under the chosen activation."""
     if va_activation == "clamp":
         log.warning(
             "imported original-study heads into %s: its fc1/fc2 valence/arousal heads were linear "
@@ -101,4 +95,30 @@ def import_legacy_state_dict(
             "briefly, or import with va_activation='clamp' to keep the original values",
             arch,
         )
+
+
+def import_legacy_state_dict(
+    arch: str,
+    state_dict: Mapping[str, torch.Tensor] | str | Path,
+    num_classes: int = 8,
+    va_activation: str = "clamp",
+) -> AffectModel:
+    """Map an original-study state dict (backbone + `<slot>.[...]fc1/fc2/fc3`) into an affectlab model.
+
+    The original valence/arousal heads were plain linear layers (unbounded). With the default
+    `va_activation="clamp"` the imported model gives exactly the original values wherever they lie in [-1, 1]
+    and clips them outside; `va_activation="tanh"` uses affectlab's trainable head, giving tanh(original).
+    """
+    if isinstance(state_dict, str | Path):
+        state_dict = read_state_dict(state_dict)
+    model = build_model(arch, num_classes=num_classes, va_activation=va_activation)
+    backbone, heads = _split_state(state_dict, model, arch)
+    _check_heads(heads, model, arch, num_classes)
+    _check_fit(backbone, heads, model, arch)
+    model.backbone.load_state_dict(backbone)
+    own = model.state_dict()
+    with torch.no_grad():
+        for key, value in heads.items():
+            own[key].copy_(value)
+    _warn_about_va(arch, va_activation)
     return model.eval()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,29 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def key_mismatch(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> str | None:
+    """How the keys of `state` differ from `expected` (counts, the first three of each), or None."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if not (missing or unexpected):
+        return None
+    return (
+        f"{len(missing)} missing keys (e.g. {missing[:3]}), "
+        f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+    )
+
+
+def shape_mismatch(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> tuple[str, tuple[int, ...], tuple[int, ...]] | None:
+    """The first tensor of `state` whose shape differs from its namesake in `expected`: key, shape, needed."""
+    for key, value in state.items():
+        target = expected.get(key)
+        if target is not None and tuple(value.shape) != tuple(target.shape):
+            return key, tuple(value.shape), tuple(target.shape)
+    return None
+
+
 def load_pretrained_backbone(
     model: AffectModel, pretrained: str | Path, imagenet_weights: str | None
 ) -> None:
@@ -84,18 +108,14 @@ def load_pretrained_backbone(
     expected = backbone.state_dict()
     # Drop the ImageNet classifier: keys in the classifier slot that the backbone does not keep.
     state = {k: v for k, v in state.items() if k in expected or not k.startswith(f"{head_attr}.")}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
+    keys = key_mismatch(state, expected)
+    if keys:
+        raise AffectlabError(f"pretrained weights {pretrained} do not fit the {arch} backbone: {keys}")
+    shapes = shape_mismatch(state, expected)
+    if shapes:
+        key, got, needed = shapes
         raise AffectlabError(
-            f"pretrained weights {pretrained} do not fit the {arch} backbone: {len(missing)} missing keys "
-            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+            f"pretrained weights {pretrained}: {key} has shape {got}, the {arch} backbone needs {needed}"
         )
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise AffectlabError(
-                f"pretrained weights {pretrained}: {key} has shape {tuple(tensor.shape)}, "
-                f"the {arch} backbone needs {tuple(expected[key].shape)}"
-            )
     backbone.load_state_dict(state)
     log.info("loaded pretrained %s backbone weights from %s", arch, pretrained)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from affectlab.errors import AffectlabError
+from affectlab.models.artifacts import WEIGHTS_NAME
 from affectlab.models.info import META_KEY, ModelInfo, read_info
 from affectlab.models.registry import AffectModel, build_model, list_models
 from affectlab.preprocessing.spec import Preprocess
@@ -133,7 +134,7 @@ def _info_from_hparams(hparams: Mapping[str, Any], ckpt_path: str | Path) -> Mod
     arch = hparams.get("arch") or model_cfg.get("arch")
     names = hparams.get("class_names")
     pre = hparams.get("preprocess")
-    sibling = Path(ckpt_path).parent.parent / "model.safetensors"  # run/checkpoints/best.ckpt -> run/
+    sibling = Path(ckpt_path).parent.parent / WEIGHTS_NAME  # run/checkpoints/best.ckpt -> run/
     if pre is None and arch and names and sibling.is_file():
         run_info = read_info(sibling)
         if run_info.arch == arch and list(run_info.class_names) == list(names):

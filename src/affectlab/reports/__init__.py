@@ -1,36 +1,28 @@
-"""affectlab.reports: evaluation reports, model comparison and published reference figures.
+"""affectlab.reports: rendering only — evaluation and comparison reports, figures, published figures.
 
-Public API: :func:`evaluate`, :class:`EvalResult`, :func:`compare`, :func:`headline_table`,
-:func:`load_published`, :func:`measure_cost`. Submodules load on first use (matplotlib only when drawing).
+Public API: :func:`headline_table`, :func:`load_published`, :func:`write_evaluation_report`,
+:func:`write_comparison_report`. What is measured and decided (metrics, "best", "not distinguishable") comes
+from affectlab.evaluation; submodules load on first use (matplotlib only when drawing).
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from affectlab._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from affectlab.reports.compare import compare
-    from affectlab.reports.compare_report import headline_table
-    from affectlab.reports.cost import measure_cost
-    from affectlab.reports.evaluate import EvalResult, evaluate
+    from affectlab.reports.compare_report import headline_table, write_comparison_report
+    from affectlab.reports.evaluation_report import write_evaluation_report
     from affectlab.reports.published import load_published
 
 _EXPORTS: dict[str, str] = {
-    "evaluate": "affectlab.reports.evaluate",
-    "EvalResult": "affectlab.reports.evaluate",
-    "compare": "affectlab.reports.compare",
     "headline_table": "affectlab.reports.compare_report",
-    "measure_cost": "affectlab.reports.cost",
+    "write_comparison_report": "affectlab.reports.compare_report",
+    "write_evaluation_report": "affectlab.reports.evaluation_report",
     "load_published": "affectlab.reports.published",
 }
 
-__all__ = ["EvalResult", "compare", "evaluate", "headline_table", "load_published", "measure_cost"]
+__all__ = ["headline_table", "load_published", "write_comparison_report", "write_evaluation_report"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'affectlab.reports' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from affectlab.evaluation.predictions import Predictions
 from affectlab.reports import figures
 from affectlab.reports.document import Document, Figure, Link, Note, Section, Table, fmt
-from affectlab.reports.predict import Predictions
 
 #: Headline columns: (row key, header, percent, digits).
 HEADLINE = (
@@ -147,22 +147,9 @@ def headline_table(comparison: str | Path | dict[str, Any], width: int = 110) ->
     return console.export_text()
 
 
-def build_comparison_document(
-    record: dict[str, Any], predictions: dict[str, Predictions], folder: Path
-) -> Document:
-    """Assemble the comparison report."""
-    names = [m["name"] for m in record["models"]]
+def _overview_section(record: dict[str, Any], names: list[str]) -> Section:
+    """Headline table, headline-metric bars with intervals, and the protocol line."""
     proto = record["protocol"]
-    doc = Document(
-        title="affectlab comparison — " + " vs ".join(names),
-        subtitle=f"{record['data']} · split {record['split']} · {record['num_samples']} samples",
-        facts=[
-            ("Models", str(len(names))),
-            ("Bootstrap", f"{proto['n_boot']} resamples"),
-            ("Quick", "yes" if proto["quick"] else "no"),
-            ("Date", record["created"]),
-        ],
-    )
     headers, rows = headline_rows(record)
     overview = Section("Overview").add(Table(headers, rows, caption="Headline (* = best per column)"))
     keys = ["expression_accuracy", "expression_f1_macro", "valence_ccc", "arousal_ccc"]
@@ -179,14 +166,51 @@ def build_comparison_document(
             wide=True,
         )
     )
-    protocol = (
+    return overview.add(
         f"Protocol: every model {'trained with one configuration' if proto['archs'] else 'as given'}"
         f" ({', '.join(proto['overrides']) or 'default settings'}), evaluated on the same "
         f"{record['num_samples']} samples. GFLOPs count multiply-adds for one image; CPU timings are "
         "float32 medians on this machine."
     )
-    overview.add(protocol)
-    doc.sections.append(overview)
+
+
+def _model_section(m: dict[str, Any], folder: Path) -> Section:
+    """One model's confusion matrix and the link to its full evaluation report."""
+    section = Section(f"Model: {m['name']}", level=3)
+    if m.get("confusion_matrix"):
+        section.add(
+            Figure(
+                f"cm_{_slug(m['name'])}.png",
+                figures.confusion_matrices(m["confusion_matrix"], m["class_names"]),
+                f"{m['name']}: confusion matrix (counts, row-normalised).",
+                wide=True,
+            )
+        )
+    report = Path(m["eval_report"])
+    href = os.path.relpath(report, folder) if report.is_absolute() == folder.is_absolute() else str(report)
+    return section.add(
+        Link(f"Full evaluation report of {m['name']}", href.replace(os.sep, "/")),
+        Note(f"Weights: {m['weights']}. Training time/epoch: {m['epoch_seconds_how']}."),
+    )
+
+
+def build_comparison_document(
+    record: dict[str, Any], predictions: dict[str, Predictions], folder: Path
+) -> Document:
+    """Assemble the comparison report."""
+    names = [m["name"] for m in record["models"]]
+    proto = record["protocol"]
+    doc = Document(
+        title="affectlab comparison — " + " vs ".join(names),
+        subtitle=f"{record['data']} · split {record['split']} · {record['num_samples']} samples",
+        facts=[
+            ("Models", str(len(names))),
+            ("Bootstrap", f"{proto['n_boot']} resamples"),
+            ("Quick", "yes" if proto["quick"] else "no"),
+            ("Date", record["created"]),
+        ],
+    )
+    doc.sections.append(_overview_section(record, names))
     doc.sections.append(
         Section("Classification").add(group_table(record, "classification"), per_class_table(record))
     )
@@ -200,31 +224,11 @@ def build_comparison_document(
             *(notes or ["Every best value is distinguishable from the others at the 95% level."]),
             Note(
                 "Paired bootstrap: all models are scored on the same resampled sample sets; a difference "
-                "whose "
-                "95% interval contains 0 is reported as not distinguishable."
+                "whose 95% interval contains 0 is reported as not distinguishable."
             ),
         )
     )
-    for m in record["models"]:
-        section = Section(f"Model: {m['name']}", level=3)
-        if m.get("confusion_matrix"):
-            section.add(
-                Figure(
-                    f"cm_{_slug(m['name'])}.png",
-                    figures.confusion_matrices(m["confusion_matrix"], m["class_names"]),
-                    f"{m['name']}: confusion matrix (counts, row-normalised).",
-                    wide=True,
-                )
-            )
-        report = Path(m["eval_report"])
-        href = (
-            os.path.relpath(report, folder) if report.is_absolute() == folder.is_absolute() else str(report)
-        )
-        section.add(
-            Link(f"Full evaluation report of {m['name']}", href.replace(os.sep, "/")),
-            Note(f"Weights: {m['weights']}. Training time/epoch: {m['epoch_seconds_how']}."),
-        )
-        doc.sections.append(section)
+    doc.sections += [_model_section(m, folder) for m in record["models"]]
     return doc
 
 

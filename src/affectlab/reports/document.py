@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,12 +102,3 @@ def fmt_ci(estimate: Any, ci: dict[str, Any] | None, digits: int = 3, percent: b
     if ci and ci.get("low") is not None and ci.get("high") is not None:
         return f"{text} [{fmt(ci['low'], digits, percent)}, {fmt(ci['high'], digits, percent)}]"
     return text
-
-
-def best_index(values: Sequence[float | None], higher_is_better: bool) -> list[int]:
-    """Return the positions holding the best defined value (ties all count), or [] if none is defined."""
-    defined = [(i, v) for i, v in enumerate(values) if v is not None and v == v]
-    if not defined:
-        return []
-    target = (max if higher_is_better else min)(v for _, v in defined)
-    return [i for i, v in defined if v == target]

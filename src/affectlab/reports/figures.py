@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -267,7 +267,7 @@ def face_grid(
     return _png(fig)
 
 
-def training_curves(epochs: Sequence[int], series: dict[str, Sequence[float]]) -> bytes:
+def training_curves(epochs: Sequence[int], series: Mapping[str, Sequence[float]]) -> bytes:
     """Loss curves (left) and validation metrics (right) per epoch."""
     plt = _plt()
     losses = {k: v for k, v in series.items() if "loss" in k}
@@ -292,8 +292,8 @@ def training_curves(epochs: Sequence[int], series: dict[str, Sequence[float]]) -
 
 def metric_bars(
     models: Sequence[str],
-    metrics: dict[str, Sequence[float | None]],
-    errors: dict[str, Sequence[tuple[float, float] | None]] | None = None,
+    metrics: Mapping[str, Sequence[float | None]],
+    errors: Mapping[str, Sequence[tuple[float, float] | None]] | None = None,
 ) -> bytes:
     """Grouped bars of headline metrics per model, with bootstrap intervals as error bars."""
     plt = _plt()

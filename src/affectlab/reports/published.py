@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -58,10 +57,11 @@ def official_validation(data: Any, split: str, num_classes: int) -> tuple[bool, 
         return False, f"the {split!r} split was evaluated; published figures are on the validation split"
     if num_classes != 8:
         return False, f"the model has {num_classes} classes; the published table holds 8-class results"
+    from affectlab.data.store import read_manifest
+
     root = Path(data)
-    manifest_path = root / "manifest.json"
-    if root.is_dir() and manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest(root) if root.is_dir() else None
+    if manifest is not None:
         source = manifest.get("source", {})
         layout, src = source.get("layout"), Path(str(source.get("path", "")))
         if layout not in AFFECTNET_LAYOUTS:

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from affectlab.evaluation.predictions import Predictions
 from affectlab.reports import figures
 from affectlab.reports.document import Figure, Note, Section, Table, fmt, fmt_ci
-from affectlab.reports.predict import Predictions
 
 #: (metrics key suffix, label, shown as percent, higher is better) for the expression table.
 EXPRESSION_ROWS: tuple[tuple[str, str, bool, bool], ...] = (

@@ -105,52 +105,149 @@ def _consume_exception(fut: asyncio.Future[Any]) -> None:
         fut.exception()
 
 
-def create_app(
-    model_path: str | Path | None,
-    *,
-    limits: ServeLimits | None = None,
-    predictor: PredictorLike | None = None,
-    model_info: dict[str, Any] | None = None,
-) -> FastAPI:
-    """Build the service for one model file (or an injected predictor, for tests and embedding)."""
+class _Runtime:
+    """The inference gate and worker threads, created on first use (the gate per event loop)."""
 
-    limits = limits or ServeLimits()
-    if predictor is None:
-        if model_path is None:
-            raise AffectlabError("create_app needs a model path or a predictor")
-        predictor, info = load_predictor(model_path)
-        model_info = {**info, **(model_info or {})}
-    model_info = dict(model_info or {"architecture": "unknown"})
-    model_summary = {k: model_info.get(k) for k in ("architecture", "sha256", "format")}
-    active_predictor: PredictorLike = predictor
-    state: dict[str, Any] = {}
+    def __init__(self, limits: ServeLimits) -> None:
+        self.limits = limits
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._gate: InferenceGate | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def get(self) -> tuple[InferenceGate, ThreadPoolExecutor]:
+        """The gate and the executor; call from a request handler."""
+        # Created lazily, per event loop: the gate's semaphore belongs to the loop that serves requests.
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._gate is None:
+            self._loop = loop
+            self._gate = InferenceGate(self.limits.max_concurrency, self.limits.max_queue)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.limits.max_concurrency, thread_name_prefix="affectlab-infer"
+            )
+        return self._gate, self._executor
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """The app's lifespan: on shutdown, stop the workers without waiting for running jobs."""
         yield
-        executor = state.pop("executor", None)
+        executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def runtime() -> tuple[InferenceGate, ThreadPoolExecutor]:
-        # Created lazily, per event loop: the gate's semaphore belongs to the loop that serves requests.
-        loop = asyncio.get_running_loop()
-        if state.get("loop") is not loop:
-            state["loop"] = loop
-            state["gate"] = InferenceGate(limits.max_concurrency, limits.max_queue)
-        if "executor" not in state:
-            state["executor"] = ThreadPoolExecutor(
-                max_workers=limits.max_concurrency, thread_name_prefix="affectlab-infer"
-            )
-        return state["gate"], state["executor"]
 
-    app = FastAPI(
-        title="affectlab",
-        summary="Facial expression (8 classes) and valence/arousal from a photo.",
-        version=str(model_info.get("affectlab_version", "")) or "0",
-        lifespan=lifespan,
-    )
-    app.add_middleware(BodyLimitMiddleware, max_body=limits.max_upload_bytes + MULTIPART_OVERHEAD)
+class _Answer(Exception):
+    """Raised by a predict step to answer the request now with `response`."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class _PredictHandler:
+    """POST /v1/predict: check the upload, wait for an inference slot, run it in a worker, add timings."""
+
+    def __init__(
+        self, predictor: PredictorLike, limits: ServeLimits, runtime: _Runtime, model_summary: dict[str, Any]
+    ) -> None:
+        self.predictor, self.limits, self.runtime, self.model_summary = (
+            predictor,
+            limits,
+            runtime,
+            model_summary,
+        )
+        self.retry = {"Retry-After": str(limits.retry_after_s)}
+
+    async def __call__(self, file: UploadFile, detect: bool) -> JSONResponse:
+        """Answer one upload: the faces with timings, or the error response of the step that refused it."""
+        started = time.perf_counter()
+        deadline = started + self.limits.timeout_s
+        gate, executor = self.runtime.get()
+        try:
+            checked, source = await self._read(file)
+            await self._enter(gate, deadline)
+            queued = time.perf_counter()
+            waiter = self._submit(gate, executor, checked, source, detect)
+            body = await self._result(waiter, deadline, source)
+        except _Answer as answer:
+            return answer.response
+        return JSONResponse(self._with_timing(body, started, queued))
+
+    async def _read(self, file: UploadFile) -> tuple[CheckedImage, str]:
+        """Read at most one byte more than allowed and check the header (format by content, declared size)."""
+        data = await file.read(self.limits.max_upload_bytes + 1)
+        try:
+            checked = check_upload(
+                data, max_bytes=self.limits.max_upload_bytes, max_pixels=self.limits.max_pixels
+            )
+        except UploadError as exc:
+            raise _Answer(error_response(exc.status, exc.code, exc.detail)) from None
+        return checked, file.filename or "upload"
+
+    async def _enter(self, gate: InferenceGate, deadline: float) -> None:
+        """Take an inference slot, waiting in the queue until the deadline; refuse when both are full."""
+        limits = self.limits
+        try:
+            await gate.acquire(max(deadline - time.perf_counter(), 0.001))
+        except GateFull:
+            detail = (
+                f"all {limits.max_concurrency} inference slots and {limits.max_queue} queue places "
+                f"are taken; retry in {limits.retry_after_s} s"
+            )
+            raise _Answer(error_response(429, "busy", detail, self.retry)) from None
+        except GateTimeout:
+            detail = f"no inference slot freed up within {limits.timeout_s:g} s; retry later"
+            raise _Answer(error_response(503, "busy", detail, self.retry)) from None
+
+    def _submit(
+        self,
+        gate: InferenceGate,
+        executor: ThreadPoolExecutor,
+        checked: CheckedImage,
+        source: str,
+        detect: bool,
+    ) -> asyncio.Future[Any]:
+        """Start the job in a worker thread; its slot is released when the job ends, even after a timeout."""
+        loop = asyncio.get_running_loop()
+        try:
+            future = executor.submit(_run_job, self.predictor, checked, source, detect)
+        except RuntimeError:
+            gate.release()
+            raise _Answer(
+                error_response(503, "shutting_down", "the service is shutting down", self.retry)
+            ) from None
+        future.add_done_callback(_release_when_done(gate, loop))
+        waiter = asyncio.wrap_future(future)
+        waiter.add_done_callback(_consume_exception)
+        return waiter
+
+    async def _result(self, waiter: asyncio.Future[Any], deadline: float, source: str) -> dict[str, Any]:
+        """Wait for the job until the deadline (past it the job runs on, holding its slot until it ends)."""
+        timeout_s = self.limits.timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), max(deadline - time.perf_counter(), 0.001))
+        except TimeoutError:
+            logger.warning("request for %s exceeded the %g s timeout", source, timeout_s)
+            detail = f"inference did not finish within the {timeout_s:g} s request timeout"
+            raise _Answer(error_response(504, "timeout", detail)) from None
+        except UploadError as exc:
+            raise _Answer(error_response(exc.status, exc.code, exc.detail)) from None
+
+    def _with_timing(self, body: dict[str, Any], started: float, queued: float) -> dict[str, Any]:
+        """Add the model summary and the queue, decode, inference and total times in milliseconds."""
+        done = time.perf_counter()
+        body["model"] = self.model_summary
+        body["timing_ms"] = {
+            "queue": round((queued - started) * 1000.0, 2),
+            "decode": round(body.pop("_decode_ms"), 2),
+            "inference": round(body.pop("_inference_ms"), 2),
+            "total": round((done - started) * 1000.0, 2),
+        }
+        return body
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Answer every error as JSON `{"error": {code, detail}}`, never as an HTML page or a traceback."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -174,15 +271,25 @@ def create_app(
         logger.exception("unexpected error while serving %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", f"unexpected {type(exc).__name__}; see the server log")
 
+
+def _add_page(app: FastAPI) -> None:
+    """The web page at / (with its content security policy) and its static files."""
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+
+def _add_api(
+    app: FastAPI, limits: ServeLimits, runtime: _Runtime, model_info: dict[str, Any], handler: _PredictHandler
+) -> None:
+    """The JSON API: GET /v1/health, GET /v1/model and POST /v1/predict."""
+
     @app.get("/v1/health", summary="Liveness and load")
     async def health() -> dict[str, Any]:
-        gate, _ = runtime()
+        gate, _ = runtime.get()
         return {
             "status": "ok",
             "model": model_info.get("architecture"),
@@ -211,61 +318,41 @@ def create_app(
         file: UploadFile = File(..., description="JPEG, PNG, WEBP or BMP image"),
         detect: bool = Query(True, description="find faces; false: the whole image is one (cropped) face"),
     ) -> Any:
-        return await _predict(file, detect)
+        return await handler(file, detect)
 
-    async def _predict(file: UploadFile, detect: bool) -> JSONResponse:
-        started = time.perf_counter()
-        deadline = started + limits.timeout_s
-        gate, executor = runtime()
-        data = await file.read(limits.max_upload_bytes + 1)
-        source = file.filename or "upload"
-        try:
-            checked = check_upload(data, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels)
-        except UploadError as exc:
-            return error_response(exc.status, exc.code, exc.detail)
-        del data
-        retry = {"Retry-After": str(limits.retry_after_s)}
-        try:
-            await gate.acquire(max(deadline - time.perf_counter(), 0.001))
-        except GateFull:
-            return error_response(
-                429,
-                "busy",
-                f"all {limits.max_concurrency} inference slots and {limits.max_queue} queue places "
-                f"are taken; retry in {limits.retry_after_s} s",
-                retry,
-            )
-        except GateTimeout:
-            return error_response(
-                503, "busy", f"no inference slot freed up within {limits.timeout_s:g} s; retry later", retry
-            )
-        queued = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        try:
-            future = executor.submit(_run_job, active_predictor, checked, source, detect)
-        except RuntimeError:
-            gate.release()
-            return error_response(503, "shutting_down", "the service is shutting down", retry)
-        future.add_done_callback(_release_when_done(gate, loop))
-        waiter = asyncio.wrap_future(future)
-        waiter.add_done_callback(_consume_exception)
-        try:
-            body = await asyncio.wait_for(asyncio.shield(waiter), max(deadline - time.perf_counter(), 0.001))
-        except TimeoutError:
-            logger.warning("request for %s exceeded the %g s timeout", source, limits.timeout_s)
-            return error_response(
-                504, "timeout", f"inference did not finish within the {limits.timeout_s:g} s request timeout"
-            )
-        except UploadError as exc:
-            return error_response(exc.status, exc.code, exc.detail)
-        done = time.perf_counter()
-        body["model"] = model_summary
-        body["timing_ms"] = {
-            "queue": round((queued - started) * 1000.0, 2),
-            "decode": round(body.pop("_decode_ms"), 2),
-            "inference": round(body.pop("_inference_ms"), 2),
-            "total": round((done - started) * 1000.0, 2),
-        }
-        return JSONResponse(body)
 
+def _resolve_model(
+    model_path: str | Path | None, predictor: PredictorLike | None, model_info: dict[str, Any] | None
+) -> tuple[PredictorLike, dict[str, Any]]:
+    """The predictor to serve (loaded from `model_path` unless injected) and its description."""
+    if predictor is None:
+        if model_path is None:
+            raise AffectlabError("create_app needs a model path or a predictor")
+        predictor, info = load_predictor(model_path)
+        model_info = {**info, **(model_info or {})}
+    return predictor, dict(model_info or {"architecture": "unknown"})
+
+
+def create_app(
+    model_path: str | Path | None,
+    *,
+    limits: ServeLimits | None = None,
+    predictor: PredictorLike | None = None,
+    model_info: dict[str, Any] | None = None,
+) -> FastAPI:
+    """Build the service for one model file (or an injected predictor, for tests and embedding)."""
+    limits = limits or ServeLimits()
+    active_predictor, info = _resolve_model(model_path, predictor, model_info)
+    runtime = _Runtime(limits)
+    app = FastAPI(
+        title="affectlab",
+        summary="Facial expression (8 classes) and valence/arousal from a photo.",
+        version=str(info.get("affectlab_version", "")) or "0",
+        lifespan=runtime.lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_body=limits.max_upload_bytes + MULTIPART_OVERHEAD)
+    _add_error_handlers(app)
+    _add_page(app)
+    summary = {k: info.get(k) for k in ("architecture", "sha256", "format")}
+    _add_api(app, limits, runtime, info, _PredictHandler(active_predictor, limits, runtime, summary))
     return app

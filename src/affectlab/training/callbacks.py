@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def _numpy_state() -> list[Any]:
     """NumPy's global RNG state as plain types and a tensor (loadable with `weights_only=True`)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    keys = np.asarray(keys)
     return [str(name), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
 
 

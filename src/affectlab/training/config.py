@@ -230,7 +230,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     for name, value in data.items():
         tp = types_[name]
         key = prefix + name
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise AffectlabError(f"{key}: expected a mapping of {', '.join(_field_types(tp))}")
             kwargs[name] = _build(tp, value, key + ".")

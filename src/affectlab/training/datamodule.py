@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -22,15 +21,12 @@ from affectlab.data.sampling import (
     balanced_weights,
     split_expressions,
 )
+from affectlab.data.store import MANIFEST, is_store
 from affectlab.errors import AffectlabError
+from affectlab.io import file_sha256
 from affectlab.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
-
-
-def is_prepared_store(path: str | Path | None) -> bool:
-    """True when `path` is a complete prepared store (its manifest exists)."""
-    return path is not None and (Path(path) / "manifest.json").is_file()
 
 
 def dataset_fingerprint(path: str | Path | None, splits: dict[str, FaceSplitLike]) -> dict[str, Any]:
@@ -38,8 +34,8 @@ def dataset_fingerprint(path: str | Path | None, splits: dict[str, FaceSplitLike
     info: dict[str, Any] = {"sizes": {k: len(v) for k, v in splits.items()}}
     if path is None:
         info["source"] = "in-memory:" + type(next(iter(splits.values()))).__name__
-    elif is_prepared_store(path):
-        digest = hashlib.sha256((Path(path) / "manifest.json").read_bytes()).hexdigest()
+    elif is_store(path):
+        digest = file_sha256(Path(path) / MANIFEST)
         info.update(source="store", path=str(Path(path).resolve()), manifest_sha256=digest)
     else:
         info.update(source="layout", path=str(Path(path).resolve()))
@@ -170,7 +166,7 @@ class AffectDataModule(pl.LightningDataModule):
             return self.cfg.data.num_workers
         if self.cfg.data.path is None:
             return 0
-        if is_prepared_store(self.cfg.data.path):
+        if is_store(self.cfg.data.path):
             # A store gathers a whole batch from a memory map: cheap; one worker overlaps it with GPU compute.
             return 1 if self._device_type() == "cuda" else 0
         return max(1, min(8, (os.cpu_count() or 2)))  # raw layouts decode per item: parallelise

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanSquaredError, MetricCollection, PearsonCorrCoef
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
-from torchmetrics.regression import ConcordanceCorrCoef
+from torchmetrics.classification import MulticlassAccuracy
 
 from affectlab.data.transforms import BatchAugment, prepare_batch
 from affectlab.errors import AffectlabError
@@ -21,6 +20,14 @@ from affectlab.training.config import LossConfig, TrainConfig, load_config
 log = logging.getLogger(__name__)
 
 VA_TASKS = ("valence", "arousal")
+#: affectlab.metrics keys logged as `val/<key>` after every validation epoch (with `val/score`).
+VAL_LOGGED = (
+    "expression_accuracy",
+    "expression_balanced_accuracy",
+    "expression_f1_macro",
+    "expression_cohen_kappa",
+    *(f"{task}_{m}" for task in VA_TASKS for m in ("ccc", "rmse", "corr", "sagr")),
+)
 
 
 class NonFiniteLossError(AffectlabError):
@@ -95,11 +102,16 @@ class WarmupCosine:
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _va_metrics(prefix: str) -> MetricCollection:
-    return MetricCollection(
-        {"ccc": ConcordanceCorrCoef(), "rmse": MeanSquaredError(squared=False), "pearson": PearsonCorrCoef()},
-        prefix=prefix,
-    )
+def gather_rows(module: pl.LightningModule, tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate a per-rank tensor of any length along dim 0 across DDP ranks (one rank: itself)."""
+    if module.trainer.world_size == 1:
+        return tensor
+    count = torch.tensor([tensor.shape[0]], device=tensor.device)
+    sizes = cast(torch.Tensor, module.all_gather(count)).reshape(-1)
+    padded = tensor.new_zeros((int(sizes.max()), *tensor.shape[1:]))
+    padded[: tensor.shape[0]] = tensor
+    gathered = cast(torch.Tensor, module.all_gather(padded))
+    return torch.cat([gathered[rank, : int(n)] for rank, n in enumerate(sizes)])
 
 
 class AffectModule(pl.LightningModule):
@@ -133,31 +145,28 @@ class AffectModule(pl.LightningModule):
         a = self.cfg.augment
         self.augment = (
             BatchAugment(
-                tuple(a.crop_scale),
-                tuple(a.crop_ratio),
+                (a.crop_scale[0], a.crop_scale[1]),
+                (a.crop_ratio[0], a.crop_ratio[1]),
                 a.hflip,
                 a.brightness,
                 a.contrast,
                 a.saturation,
                 a.erasing,
-                tuple(a.erasing_scale),
+                (a.erasing_scale[0], a.erasing_scale[1]),
                 seed=self.cfg.seed,
             )
             if a.enabled
             else None
         )
+        # A running progress figure only; every reported metric comes from affectlab.metrics.
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.val_expression = MetricCollection(
-            {
-                "accuracy": MulticlassAccuracy(num_classes, average="micro"),
-                "f1_macro": MulticlassF1Score(num_classes, average="macro"),
-            },
-            prefix="val/expression_",
-        )
-        self.val_valence = _va_metrics("val/valence_")
-        self.val_arousal = _va_metrics("val/arousal_")
+        self._val_parts: list[dict[str, torch.Tensor]] = []
         self.skipped_steps = 0
         self._compiled: Any = None
+
+    def _class_weights(self) -> torch.Tensor | None:
+        """The cross-entropy class weights buffer (None: unweighted)."""
+        return cast("torch.Tensor | None", self.class_weights)
 
     def configure_model(self) -> None:
         """Compile the model for this process when `model.compile` is set."""
@@ -185,7 +194,7 @@ class AffectModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         """Forward, loss terms, non-finite guard, running metrics."""
         outputs = self(batch["image"])
-        terms = compute_losses(outputs, batch, self.cfg.loss, self.class_weights)
+        terms = compute_losses(outputs, batch, self.cfg.loss, self._class_weights())
         loss = terms["loss"]
         finite = self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True)
         if not finite:
@@ -210,35 +219,52 @@ class AffectModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        """Accumulate validation losses and metrics over masked labels."""
+        """Log validation losses; keep the batch's outputs and labels (on device) for the epoch's metrics."""
         outputs = self(batch["image"])
-        terms = compute_losses(outputs, batch, self.cfg.loss, self.class_weights)
+        terms = compute_losses(outputs, batch, self.cfg.loss, self._class_weights())
         n = batch["image"].shape[0]
         for name, value in terms.items():
             key = "val/loss" if name == "loss" else f"val/loss_{name}"
             self.log(key, value, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
-        valid = batch["expression"] >= 0
-        self.val_expression.update(outputs["expression"].float()[valid], batch["expression"][valid])
-        for task, metrics in (("valence", self.val_valence), ("arousal", self.val_arousal)):
-            tgt = batch[task].float()
-            mask = torch.isfinite(tgt)
-            metrics.update(outputs[task].float().reshape(-1)[mask], tgt[mask])
+        self._val_parts.append(
+            {
+                "probs": torch.softmax(outputs["expression"].float(), dim=1).detach(),
+                "pred_valence": outputs["valence"].float().reshape(-1).detach(),
+                "pred_arousal": outputs["arousal"].float().reshape(-1).detach(),
+                "expression": batch["expression"].long(),
+                "valence": batch["valence"].float().reshape(-1),
+                "arousal": batch["arousal"].float().reshape(-1),
+            }
+        )
+
+    def on_validation_epoch_start(self) -> None:
+        """Start collecting a new epoch's outputs."""
+        self._val_parts = []
 
     def on_validation_epoch_end(self) -> None:
-        """Compute (DDP-synchronised) validation metrics and the monitored `val/score`."""
-        values: dict[str, float] = {}
-        for metrics in (self.val_expression, self.val_valence, self.val_arousal):
-            for key, value in metrics.compute().items():
-                values[key] = float(value)
-            metrics.reset()
-        parts = [
-            values.get(k, math.nan) for k in ("val/expression_f1_macro", "val/valence_ccc", "val/arousal_ccc")
-        ]
-        parts = [p for p in parts if math.isfinite(p)]
-        values["val/score"] = sum(parts) / len(parts) if parts else math.nan
-        for key, value in values.items():
-            if math.isfinite(value) or key == "val/score":
-                self.log(key, value, prog_bar=key == "val/score", sync_dist=True)
+        """Score the whole validation split with affectlab.metrics (all ranks' outputs); log `val/score`."""
+        from affectlab.evaluation.evaluate import score
+        from affectlab.evaluation.predictions import Predictions
+
+        if not self._val_parts:
+            return
+        arrays = {
+            key: gather_rows(self, torch.cat([part[key] for part in self._val_parts])).cpu().numpy()
+            for key in self._val_parts[0]
+        }
+        self._val_parts = []
+        outputs = ("probs", "pred_valence", "pred_arousal")
+        if not all(np.all(np.isfinite(arrays[k])) for k in outputs):
+            log.warning("validation outputs are NaN/inf at epoch %d: val/score is NaN", self.current_epoch)
+            self.log("val/score", float("nan"), prog_bar=True)
+            return
+        metrics, _ = score(Predictions.from_arrays(self.class_names, arrays), n_boot=0)
+        for key in VAL_LOGGED:
+            if metrics.get(key) is not None:
+                self.log(f"val/{key}", float(metrics[key]))
+        # Every rank holds the same gathered outputs, so the monitored value agrees without another sync.
+        value = metrics["score"]
+        self.log("val/score", float("nan") if value is None else float(value), prog_bar=True)
 
     def configure_optimizers(self) -> Any:
         """Optimizer and LR schedule from `optim.*` and `scheduler.*`."""
@@ -250,10 +276,10 @@ class AffectModule(pl.LightningModule):
                 {"params": decay, "weight_decay": o.weight_decay},
                 {"params": no_decay, "weight_decay": 0.0},
             ]
-            opt: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
+            opt: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=(o.betas[0], o.betas[1]))
         elif o.name == "adam":
             opt = torch.optim.Adam(
-                self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
+                self.model.parameters(), lr=o.lr, betas=(o.betas[0], o.betas[1]), weight_decay=o.weight_decay
             )
         else:
             opt = torch.optim.SGD(
@@ -266,9 +292,9 @@ class AffectModule(pl.LightningModule):
         if s.name == "none":
             return opt
         if s.name == "step":
-            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=s.step_size, gamma=s.gamma)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+            step = torch.optim.lr_scheduler.StepLR(opt, step_size=s.step_size, gamma=s.gamma)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": step, "interval": "epoch"}}
         total = int(self.trainer.estimated_stepping_batches)
-        warmup = int(round(s.warmup_epochs * total / max(1, self.trainer.max_epochs)))
+        warmup = int(round(s.warmup_epochs * total / max(1, self.trainer.max_epochs or 1)))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(warmup, total, s.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -35,11 +35,13 @@ def detect_layout(path: str | Path) -> str:
     root = Path(path)
     if not root.exists():
         raise AffectlabError(f"{root}: no such file or folder; expected a dataset root or a manifest CSV")
-    if root.is_dir() and (root / "manifest.json").exists():
+    from affectlab.data.store import is_incomplete_store, is_store  # the store imports the readers
+
+    if is_store(root):
         raise AffectlabError(
             f"{root} is a prepared store, not a raw layout; open it with open_store/open_split"
         )
-    if root.is_dir() and any((root / split / "images.npy").exists() for split in SPLITS):
+    if is_incomplete_store(root):
         raise AffectlabError(
             f"{root} is an incomplete prepared store (no manifest.json: `affectlab prepare` was interrupted "
             "or failed); re-run `affectlab prepare` into it"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,3 +264,16 @@ def require_columns(header: Sequence[str] | None, required: Sequence[str], where
         raise AffectlabError(
             f"{where}: missing column(s) {', '.join(missing)}; expected a header with {', '.join(required)}"
         )
+
+
+@contextmanager
+def open_csv(csv_path: Path, required: Sequence[str]) -> Iterator[csv.DictReader[str]]:
+    """Open a CSV list (UTF-8, BOM or not) as a DictReader whose header has the `required` columns."""
+    try:
+        handle = csv_path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise AffectlabError(f"{csv_path}: cannot read ({exc})") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        require_columns(reader.fieldnames, required, str(csv_path))
+        yield reader

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
@@ -13,12 +12,14 @@ from affectlab.data.readers.base import (
     Problems,
     Record,
     build_record,
-    require_columns,
+    open_csv,
 )
 from affectlab.errors import AffectlabError
 
 SPLIT_FILES: dict[str, str] = {"train": "train.csv", "val": "val.csv"}
 LABEL_COLUMNS: tuple[str, ...] = ("expression", "valence", "arousal")
+#: The columns of a manifest CSV (an optional ``split`` column may follow).
+COLUMNS: tuple[str, ...] = ("path", *LABEL_COLUMNS)
 logger = logging.getLogger(__name__)
 
 
@@ -60,13 +61,7 @@ def _read_csv(
     guard: DuplicateGuard,
     out: dict[str, list[Record]],
 ) -> None:
-    try:
-        handle = csv_path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise AffectlabError(f"{csv_path}: cannot read ({exc})") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        require_columns(reader.fieldnames, ("path",), str(csv_path))
+    with open_csv(csv_path, ("path",)) as reader:
         _check_label_columns(csv_path, list(reader.fieldnames or []), problems)
         for row in reader:
             where = f"{csv_path}:{reader.line_num}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -13,14 +12,14 @@ from affectlab.data.readers.base import (
     Record,
     Rejected,
     build_record,
-    require_columns,
+    open_csv,
 )
-from affectlab.errors import AffectlabError
 
 LISTS_DIR = "Manually_Annotated_file_lists"
 IMAGES_DIR = "Manually_Annotated_Images"
 SPLIT_FILES: dict[str, str] = {"train": "training.csv", "val": "validation.csv"}
-COLUMNS = (
+#: The header of the official CSV lists.
+COLUMNS: tuple[str, ...] = (
     "subDirectory_filePath",
     "face_x",
     "face_y",
@@ -59,13 +58,7 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
         if not csv_path.is_file():
             continue
         records: list[Record] = []
-        try:
-            handle = csv_path.open(newline="", encoding="utf-8-sig")
-        except OSError as exc:
-            raise AffectlabError(f"{csv_path}: cannot read ({exc})") from exc
-        with handle:
-            reader = csv.DictReader(handle)
-            require_columns(reader.fieldnames, COLUMNS, str(csv_path))
+        with open_csv(csv_path, COLUMNS) as reader:
             for row in reader:
                 where = f"{csv_path}:{reader.line_num}"
                 rel = (row.get("subDirectory_filePath") or "").strip()

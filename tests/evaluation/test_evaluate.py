@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from affectlab.errors import AffectlabError
+from affectlab.evaluation.evaluate import evaluate
+from affectlab.evaluation.predictions import Predictions
 from affectlab.metrics import affect_metrics
-from affectlab.reports.evaluate import evaluate
-from affectlab.reports.predict import Predictions
 
 SECTIONS = (
     "Metrics",
@@ -175,7 +175,11 @@ def test_official_validation_detection(tmp_path: Path) -> None:
     src.mkdir()
     store = tmp_path / "store"
     store.mkdir()
-    manifest = {"source": {"path": str(src), "layout": "official"}, "splits": {"val": {"count": 40}}}
+    manifest = {
+        "format": "affectlab-store",
+        "source": {"path": str(src), "layout": "official"},
+        "splits": {"val": {"count": 40}},
+    }
     (store / "manifest.json").write_text(json.dumps(manifest))
     assert official_validation(store, "val", 8)[0] is True
     assert official_validation(store, "train", 8)[0] is False
@@ -186,8 +190,6 @@ def test_official_validation_detection(tmp_path: Path) -> None:
 
 
 def test_evaluate_saved_weights_file(tmp_path: Path, doubles: Any) -> None:
-    if not doubles.models_available():
-        pytest.skip("affectlab.models not available yet")
     from affectlab.models import build_model, save_weights
 
     model = build_model("resnet18", num_classes=8)

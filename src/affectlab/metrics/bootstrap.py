@@ -13,24 +13,9 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.metrics import (
-    _agreement_from_confusion,
-    _check_labels,
-    _check_probs,
-    _check_values,
-    _regression_core,
-)
-
-__all__ = [
-    "CI_EXPRESSION_METRICS",
-    "CI_REGRESSION_METRICS",
-    "affect_metrics_ci",
-    "bootstrap_ci",
-    "indistinguishable",
-    "paired_affect_diff",
-    "paired_bootstrap_diff",
-    "resample_indices",
-]
+from affectlab.metrics.checks import check_labels, check_probs, check_values
+from affectlab.metrics.classification import agreement_from_confusion
+from affectlab.metrics.regression import regression_core
 
 #: Expression metrics that get bootstrap intervals (all computed from resampled confusion matrices).
 CI_EXPRESSION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "cohen_kappa", "krippendorff_alpha")
@@ -156,13 +141,13 @@ def _expression_stats(y: np.ndarray, pred: np.ndarray, c: int, idx: np.ndarray) 
     boots = idx.shape[0]
     flat = (np.arange(boots)[:, None] * (c * c) + y[idx] * c + pred[idx]).ravel()
     cm = np.bincount(flat, minlength=boots * c * c).reshape(boots, c, c)
-    stats = _agreement_from_confusion(cm)
+    stats = agreement_from_confusion(cm)
     return {k: np.asarray(stats[k], dtype=np.float64) for k in CI_EXPRESSION_METRICS}
 
 
 def _regression_stats(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
     """Return each CI regression metric for every resample row of idx (NaN where undefined)."""
-    core = _regression_core(y[idx], p[idx])
+    core = regression_core(y[idx], p[idx])
     return {k: np.asarray(core[k], dtype=np.float64) for k in CI_REGRESSION_METRICS}
 
 
@@ -182,11 +167,11 @@ def _prepare_tasks(
     """Return (task, stats(model_index, idx), n) per scored task, with missing labels already removed."""
     tasks: list[tuple[str, _Stats, int]] = []
     if expression_true is not None and all(p is not None for p in probs_list):
-        probs = [_check_probs(p) for p in probs_list]
+        probs = [check_probs(p) for p in probs_list]
         c = probs[0].shape[1]
         if any(p.shape != probs[0].shape for p in probs):
             raise AffectlabError("the models' probs arrays must have the same shape")
-        y, labelled = _check_labels(expression_true, c, probs[0].shape[0])
+        y, labelled = check_labels(expression_true, c, probs[0].shape[0])
         y = y[labelled]
         preds = [np.argmax(p[labelled], axis=1) for p in probs]
         if y.size:
@@ -194,8 +179,8 @@ def _prepare_tasks(
     for task, truth, preds_in in va:
         if truth is None or any(p is None for p in preds_in):
             continue
-        t = _check_values(truth, f"{task}_true")
-        ps = [_check_values(p, f"{task}_pred") for p in preds_in]
+        t = check_values(truth, f"{task}_true")
+        ps = [check_values(p, f"{task}_pred") for p in preds_in]
         if any(p.shape != t.shape for p in ps):
             raise AffectlabError(f"{task}_true and {task}_pred differ in length")
         if any(not np.all(np.isfinite(p)) for p in ps) or np.isinf(t).any():

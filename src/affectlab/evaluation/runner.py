@@ -1,4 +1,4 @@
-"""Open a model for evaluation and run it over a split, batched, with optional flip test-time augmentation.
+"""The evaluation runner: open a model and run it over a split, batched, with optional flip TTA.
 
 The model runs through the same backends as ``predict`` and ``serve`` (affectlab.inference.backends), on the
 split's uint8 crops, so an evaluation sees exactly the pixels that prediction on the same files would.
@@ -14,53 +14,13 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.evaluation.predictions import Predictions
 from affectlab.preprocessing.spec import Preprocess
 
 log = logging.getLogger(__name__)
 
 #: Test-time augmentations `evaluate` understands.
 TTA_MODES = ("flip",)
-
-
-@dataclass
-class Predictions:
-    """Labels and model outputs for every sample of a split, in split order."""
-
-    class_names: list[str]
-    index: np.ndarray
-    expression: np.ndarray
-    valence: np.ndarray
-    arousal: np.ndarray
-    probs: np.ndarray
-    pred_valence: np.ndarray
-    pred_arousal: np.ndarray
-
-    @property
-    def pred_expression(self) -> np.ndarray:
-        """Return the argmax class of every sample."""
-        return np.argmax(self.probs, axis=1)
-
-    def save(self, path: Path) -> None:
-        """Write the predictions to a compressed .npz file."""
-        np.savez_compressed(
-            path,
-            class_names=np.array(self.class_names),
-            index=self.index,
-            expression=self.expression,
-            valence=self.valence,
-            arousal=self.arousal,
-            probs=self.probs,
-            pred_valence=self.pred_valence,
-            pred_arousal=self.pred_arousal,
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> Predictions:
-        """Read predictions written by :meth:`save`."""
-        with np.load(path) as data:
-            fields = {key: data[key] for key in data.files}
-        fields["class_names"] = [str(n) for n in fields["class_names"]]
-        return cls(**fields)
 
 
 @dataclass
@@ -153,7 +113,7 @@ def _run(backend: Any, crops: np.ndarray, tta: str | None) -> tuple[np.ndarray, 
     return probs, val, aro
 
 
-def predict(
+def predict_split(
     loaded: LoadedModel,
     split: Any,
     *,

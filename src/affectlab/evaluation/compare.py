@@ -1,4 +1,8 @@
-"""`compare`: train (or take) several models, evaluate them on one split, write comparison.json + a report."""
+"""`compare`: train (or take) several models, evaluate them on one split, write comparison.json + a report.
+
+Orchestration and the statistics that decide "best" and "not distinguishable" live here; the report itself is
+rendered by affectlab.reports.compare_report.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,18 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
-from affectlab.reports.document import best_index
 
 log = logging.getLogger(__name__)
+
+
+def best_index(values: Sequence[float | None], higher_is_better: bool) -> list[int]:
+    """Return the positions holding the best defined value (ties all count), or [] if none is defined."""
+    defined = [(i, v) for i, v in enumerate(values) if v is not None and v == v]
+    if not defined:
+        return []
+    target = (max if higher_is_better else min)(v for _, v in defined)
+    return [i for i, v in defined if v == target]
+
 
 #: (group, metrics key, label, higher is better, shown as percent) of every comparison row.
 ROWS: tuple[tuple[str, str, str, bool, bool], ...] = (
@@ -87,14 +100,16 @@ def _train_all(
 
 def _epochs(run_dir: Path) -> int | None:
     try:
-        meta = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        record = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return int(meta["epochs_trained"]) if meta.get("epochs_trained") else None
+    epochs = (record.get("training") or {}).get("epochs_trained")
+    return int(epochs) if epochs else None
 
 
 def _unique_names(entries: list[tuple[str, Path | None]]) -> list[str]:
-    names, seen = [], set()
+    names: list[str] = []
+    seen: set[str] = set()
     for arch, where in entries:
         name = arch if arch not in seen else f"{arch} ({where.name if where else len(names)})"
         seen.add(name)
@@ -104,7 +119,7 @@ def _unique_names(entries: list[tuple[str, Path | None]]) -> list[str]:
 
 def _pairwise(results: dict[str, Any], n_boot: int) -> dict[str, dict[str, Any]]:
     """Paired-bootstrap differences for every pair of models (same samples, same resamples)."""
-    from affectlab.metrics_ci import paired_affect_diff
+    from affectlab.metrics.bootstrap import paired_affect_diff
 
     out: dict[str, dict[str, Any]] = {}
     for a, b in combinations(results, 2):
@@ -130,7 +145,7 @@ def _ties_with_best(
     key: str, best: str, names: list[str], pairwise: dict[str, dict[str, Any]], ci: dict[str, dict[str, Any]]
 ) -> dict[str, str]:
     """Return {model: evidence} for models not distinguishable from the best one on this metric."""
-    from affectlab.metrics_ci import indistinguishable
+    from affectlab.metrics.bootstrap import indistinguishable
 
     ties: dict[str, str] = {}
     for other in names:
@@ -222,11 +237,51 @@ def compare(
 
     Returns the path of comparison.json; the report is in ``out/report/``.
     """
+    from affectlab.evaluation.evaluate import write_json
     from affectlab.reports.compare_report import write_comparison_report
-    from affectlab.reports.cost import measure_cost
-    from affectlab.reports.evaluate import evaluate, write_json
-    from affectlab.reports.runlogs import epoch_seconds
 
+    arch_list, run_list, pairs = _parse_sources(archs, runs)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_boot = (200 if quick else 1000) if n_boot is None else n_boot
+    user_sets = list(overrides or [])
+    trained = _train_all(data, arch_list, config, user_sets, out_dir, quick) if arch_list else []
+    sources: list[tuple[Any, float | None, str]] = trained + [(Path(r), None, "") for r in run_list]
+    sources += [(pair, None, "") for pair in pairs]
+    results, epochs = _evaluate_all(sources, data, split, out_dir, device, n_boot, progress)
+    models = _model_records(results, epochs, timing, quick)
+    pairwise = _pairwise(results, n_boot) if n_boot > 0 else {}
+    protocol = {
+        "archs": arch_list,
+        "runs": run_list,
+        "config": None if config is None else str(config),
+        "overrides": user_sets,
+        "quick": quick,
+        "n_boot": n_boot,
+        "gflops_convention": "multiply-adds (FlopCounterMode total / 2), one image",
+        "timing": "CPU, float32, torch threads as configured; latency = median of runs",
+    }
+    first = next(iter(results.values())).predictions
+    record = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
+        "split": split,
+        "num_samples": int(first.index.size),
+        "class_names": first.class_names,
+        "protocol": protocol,
+        "models": models,
+        "rows": build_rows(models, pairwise),
+        "pairwise": pairwise,
+    }
+    path = out_dir / "comparison.json"
+    write_json(path, record)
+    write_comparison_report(record, out_dir / "report", {n: r.predictions for n, r in results.items()})
+    log.info("comparison written to %s", out_dir)
+    return path
+
+
+def _parse_sources(archs: Any, runs: Any) -> tuple[list[str], list[str], list[tuple[Any, Any]]]:
+    """Split the arguments into (architectures to train, run folders or files, in-memory pairs)."""
     arch_list = _split_list(archs)
     pairs = [r for r in (runs or []) if isinstance(r, tuple)] if not isinstance(runs, str) else []
     run_list = _split_list(
@@ -236,13 +291,21 @@ def compare(
         raise AffectlabError(
             "nothing to compare: give --archs (to train) and/or --runs (run folders/weights)"
         )
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    n_boot = (200 if quick else 1000) if n_boot is None else n_boot
-    user_sets = list(overrides or [])
-    trained = _train_all(data, arch_list, config, user_sets, out_dir, quick) if arch_list else []
-    sources: list[tuple[Any, float | None, str]] = trained + [(Path(r), None, "") for r in run_list]
-    sources += [(pair, None, "") for pair in pairs]
+    return arch_list, run_list, pairs
+
+
+def _evaluate_all(
+    sources: list[tuple[Any, float | None, str]],
+    data: Any,
+    split: str,
+    out_dir: Path,
+    device: str,
+    n_boot: int,
+    progress: bool,
+) -> tuple[dict[str, Any], list[tuple[float | None, str]]]:
+    """Evaluate every source on the split; return {unique name: EvalResult} and each one's epoch time."""
+    from affectlab.evaluation.evaluate import evaluate
+    from affectlab.reports.runlogs import epoch_seconds
 
     evaluated: list[tuple[Any, tuple[float | None, str]]] = []
     for source, seconds, how in sources:
@@ -269,41 +332,27 @@ def compare(
     for name, r in results.items():
         if not np.array_equal(r.predictions.index, first.index):
             raise AffectlabError(f"{name} was evaluated on different samples; compare needs one split")
+    return results, [epoch for _, epoch in evaluated]
+
+
+def _model_records(
+    results: dict[str, Any], epochs: list[tuple[float | None, str]], timing: bool, quick: bool
+) -> list[dict[str, Any]]:
+    """One record per model: its metrics, intervals, cost (PyTorch models only) and report path."""
+    from affectlab.evaluation.cost import measure_cost
+
     models = []
-    for (name, result), (_, epoch) in zip(results.items(), evaluated, strict=True):
-        assert result.loaded is not None
+    for (name, result), epoch in zip(results.items(), epochs, strict=True):
+        loaded = result.loaded
+        if loaded is None or loaded.model is None:
+            raise AffectlabError(
+                f"{name}: compare measures each model's cost on PyTorch; give its run folder or "
+                "model.safetensors rather than an ONNX export"
+            )
         cost = measure_cost(
-            result.loaded.model,
-            result.loaded.preprocess.size,
-            timing=timing,
-            latency_runs=10 if quick else 50,
+            loaded.model, loaded.preprocess.size, timing=timing, latency_runs=10 if quick else 50
         )
-        models.append(_model_record(name, result, cost, epoch))
-    pairwise = _pairwise(results, n_boot) if n_boot > 0 else {}
-    record = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
-        "split": split,
-        "num_samples": int(first.index.size),
-        "class_names": first.class_names,
-        "protocol": {
-            "archs": arch_list,
-            "runs": run_list,
-            "config": None if config is None else str(config),
-            "overrides": user_sets,
-            "quick": quick,
-            "n_boot": n_boot,
-            "gflops_convention": "multiply-adds (FlopCounterMode total / 2), one image",
-            "timing": "CPU, float32, torch threads as configured; latency = median of runs",
-        },
-        "models": models,
-        "rows": build_rows(models, pairwise),
-        "pairwise": pairwise,
-    }
-    for model in models:
-        model["eval_report"] = str(Path(model["eval_dir"]) / "report" / "report.html")
-    path = out_dir / "comparison.json"
-    write_json(path, record)
-    write_comparison_report(record, out_dir / "report", {n: r.predictions for n, r in results.items()})
-    log.info("comparison written to %s", out_dir)
-    return path
+        record = _model_record(name, result, cost, epoch)
+        record["eval_report"] = str(Path(record["eval_dir"]) / "report" / "report.html")
+        models.append(record)
+    return models

@@ -1,4 +1,4 @@
-"""Bootstrap intervals and paired differences in affectlab.metrics_ci."""
+"""Bootstrap intervals and paired differences in affectlab.metrics.bootstrap."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from affectlab import metrics_ci
 from affectlab.errors import AffectlabError
 from affectlab.metrics import affect_metrics, classification_metrics, regression_metrics
-from affectlab.metrics_ci import (
+from affectlab.metrics import bootstrap as metrics_ci
+from affectlab.metrics.bootstrap import (
     affect_metrics_ci,
     bootstrap_ci,
     indistinguishable,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from affectlab.reports.compare import ROWS, compare
+from affectlab.evaluation.compare import ROWS, compare
+from affectlab.evaluation.cost import gflops_per_image, measure_cost
 from affectlab.reports.compare_report import headline_table
-from affectlab.reports.cost import gflops_per_image, measure_cost
 from affectlab.reports.published import load_published
 
 
@@ -75,8 +75,6 @@ def test_resnet18_gflops_at_224_is_about_1_8() -> None:
 
 
 def test_affectlab_resnet18_gflops(doubles: Any) -> None:
-    if not doubles.models_available():
-        pytest.skip("affectlab.models not available yet")
     from affectlab.models import build_model
 
     cost = measure_cost(build_model("resnet18", num_classes=8), 224, timing=False)

@@ -1,0 +1,55 @@
+"""What a predict run checks and assembles before it starts: the device, writable outputs, the predictor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from affectlab.errors import AffectlabError
+from affectlab.inference.detect import DEFAULT_DETECTOR, create_detector
+from affectlab.inference.predictor import Predictor
+
+
+def check_device(device: str) -> None:
+    """Refuse a device other than cpu, cuda or cuda:N."""
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise AffectlabError(f"--device must be cpu or cuda, got {device!r}")
+
+
+def check_outputs(out: Path | None, summary: Path | None = None, annotate: Path | None = None) -> None:
+    """Refuse, before any work, a results file, summary or annotation folder that cannot be written."""
+    from affectlab.io import ensure_writable
+
+    for target, what in ((out, "results file"), (summary, "summary")):
+        if target is not None:
+            ensure_writable(target.parent, what)
+    if annotate is not None:
+        ensure_writable(annotate, "annotated images")
+
+
+def make_predictor(
+    model: str | Path,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    batch_size: int = 32,
+    detector: str = DEFAULT_DETECTOR,
+    detector_model: Path | None = None,
+    threshold: float | None = None,
+    max_side: int | None = None,
+) -> Predictor:
+    """Build the detector (options left None keep its defaults) and load the model with it.
+
+    Crop size, margin and eye alignment come from the model file: they are how it was trained.
+    """
+    options: dict[str, Any] = {"device": device}
+    for key, value in (
+        ("model_path", detector_model),
+        ("score_threshold", threshold),
+        ("max_side", max_side),
+        ("threads", threads),  # the detector's ONNX Runtime session too, not only the model's
+    ):
+        if value is not None:
+            options[key] = value
+    det = create_detector(detector, **options)
+    return Predictor.load(model, device=device, threads=threads, detector=det, batch_size=batch_size)

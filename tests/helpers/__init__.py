@@ -1,0 +1,1 @@
+"""Shared test helpers (doubles, image builders); see doubles.py."""
