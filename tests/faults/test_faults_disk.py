@@ -196,7 +196,9 @@ class _Split:
         zeros = np.zeros(n, np.float32)
         return {
             # one distinct grey per sample: the selection split holds out by content, so no two may match
-            "image": np.broadcast_to((idx % 256).astype(np.uint8)[:, None, None, None], (n, 32, 32, 3)).copy(),
+            "image": np.broadcast_to(
+                (idx % 256).astype(np.uint8)[:, None, None, None], (n, 32, 32, 3)
+            ).copy(),
             "expression": idx % 8,
             "valence": zeros,
             "arousal": zeros,

@@ -21,6 +21,7 @@ COLUMNS = [
     "frame",
     "time_s",
     "face",
+    "track",
     "box_x",
     "box_y",
     "box_w",
@@ -103,7 +104,12 @@ def test_annotate_writes_images_video_and_timeline(
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     cap.release()
     timeline = next(ann.rglob("clip_timeline.png"))
-    assert cv2.imread(str(timeline)).shape[1] == 1000
+    assert cv2.imread(str(timeline)).shape[1] == 1100  # the per-track timeline (tracking is on)
+    tracks = json.loads(next(ann.rglob("clip_tracks.json")).read_text())
+    assert tracks["frames"] == 6 and [t["track"] for t in tracks["tracks"]] == [1]
+    assert tracks["tracks"][0]["frames_seen"] == 6
+    assert cv2.imread(str(next(ann.rglob("clip_va.png")))) is not None
+    assert [t["track"] for t in summary.tracks[str(sample_video)]] == [1]
 
 
 def test_draw_faces_changes_pixels_inside_the_box(standin_predictor: Predictor, astronaut) -> None:

@@ -28,6 +28,7 @@ def test_predict_image_finds_one_face_with_valid_outputs(standin_predictor: Pred
         "frame",
         "time_s",
         "face",
+        "track",
         "box",
         "score",
         "expression",

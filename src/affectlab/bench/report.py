@@ -112,6 +112,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out += _train_targets(row)
     for row in results.get("infer", {}).get("archs", []):
         out += _infer_targets(row)
+    from affectlab.bench.video_track import tracking_targets
+
+    out += tracking_targets(results)
     if results.get("memory"):
         out += _memory_targets(results["memory"])
     return out
@@ -298,6 +301,9 @@ def _rows(results: dict[str, Any]) -> list[Row]:
         rows += _infer_rows(row)
     if infer.get("video"):
         rows.append(_video_row(infer["video"]))
+    from affectlab.bench.video_track import tracking_rows
+
+    rows += tracking_rows(results)
     if results.get("memory"):
         rows += _memory_rows(results["memory"])
     return rows

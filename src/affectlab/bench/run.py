@@ -16,7 +16,7 @@ from affectlab.errors import AffectlabError
 
 log = logging.getLogger(__name__)
 
-SECTIONS: tuple[str, ...] = ("data", "train", "infer", "memory")
+SECTIONS: tuple[str, ...] = ("data", "train", "infer", "video", "memory")
 
 
 @dataclass
@@ -154,6 +154,8 @@ def _run_sections(
         results["speed_settings"] = _timed("speed settings", settings, timings)
     if "infer" in sections:
         results["infer"] = _timed("infer", partial(_infer, p, root, threads), timings)
+    if "video" in sections:  # tracking vs per-frame detection: affectlab.bench.video_track
+        results["video"] = _timed("video", partial(_video, p, root, threads), timings)
     if mem_stores is not None:
         from affectlab.bench.memory import compare_memory
 
@@ -203,6 +205,16 @@ def _infer(p: BenchPlan, root: Path, threads: int) -> dict[str, Any]:
     _, onnx_path = export_model(p.infer_archs[0], p.size, folder)
     video = make_video(folder / "faces.avi", frames=p.video_frames)
     return {"archs": archs, "video": bench_video(onnx_path, video, threads=threads)}
+
+
+def _video(p: BenchPlan, root: Path, threads: int | None = None) -> dict[str, Any]:
+    from affectlab.bench.infer import export_model
+    from affectlab.bench.video_track import bench_tracking
+
+    folder = root / "infer"
+    folder.mkdir(exist_ok=True)
+    _, onnx_path = export_model(p.infer_archs[0], p.size, folder)
+    return bench_tracking(onnx_path, root / "video", frames=4 * p.video_frames, threads=threads)
 
 
 def _memory_inputs(p: BenchPlan, root: Path) -> tuple[Path, Path]:

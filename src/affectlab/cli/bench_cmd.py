@@ -14,7 +14,7 @@ def bench(
     ),
     out: Path | None = typer.Option(None, "--out", help="Write the results as JSON to this file."),
     only: str | None = typer.Option(
-        None, "--only", help="Comma-separated sections: data,train,infer,memory."
+        None, "--only", help="Comma-separated sections: data,train,infer,video,memory."
     ),
     workdir: Path | None = typer.Option(
         None, "--workdir", help="Keep (and reuse) generated datasets here instead of a temporary folder."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -32,23 +32,28 @@ def evaluate_command(
     calibration: Annotated[
         bool, typer.Option("--calibration/--no-calibration", help="apply the model's temperature scaling")
     ] = True,
+    per_video: Annotated[
+        bool,
+        typer.Option("--per-video", help="video frames (Aff-Wild2): CCC over all frames and per video"),
+    ] = False,
+    smooth: Annotated[
+        float, typer.Option("--smooth", help="with --per-video: smoothing time constant in frames")
+    ] = 5.0,
 ) -> None:
     """Evaluate a model on a split: metrics.json plus report.md and a self-contained report.html."""
     from affectlab.evaluation.evaluate import evaluate
 
-    result = evaluate(
-        ckpt,
-        data,
-        split,
-        out,
-        tta=tta,
-        batch_size=batch_size,
-        device=device,
-        n_boot=n_boot,
-        unshared=unshared,
-        threads=threads,
-        calibrated=calibration,
-    )
+    options: dict[str, Any] = {"tta": tta, "batch_size": batch_size, "device": device, "n_boot": n_boot}
+    options.update(unshared=unshared, threads=threads, calibrated=calibration)
+    if per_video:  # Aff-Wild2's protocol, raw and smoothed: affectlab.evaluation.video
+        from affectlab.evaluation.video import evaluate_videos, format_scores
+
+        result, scores = evaluate_videos(ckpt, data, split, out, tau=smooth, **options)
+        for line in format_scores(scores):
+            typer.echo(line)
+        typer.echo(f"video metrics: {result.out / 'video_metrics.json'}")
+    else:
+        result = evaluate(ckpt, data, split, out, **options)
     lm = result.label_map
     if lm.get("model_only") or lm.get("data_only") or lm.get("classes") != lm.get("model_classes"):
         typer.echo("\n".join(result.label_map["lines"]))

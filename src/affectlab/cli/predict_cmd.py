@@ -52,6 +52,16 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", help="CPU threads of the model and the detector (default: physical cores)"),
 ]
+TrackOpt = Annotated[
+    bool, typer.Option("--track/--no-track", help="follow faces in videos and webcams with track ids")
+]
+DetectEveryOpt = Annotated[
+    int, typer.Option("--detect-every", help="tracking: full-frame detection every N frames (10)")
+]
+SmoothOpt = Annotated[
+    float | None,
+    typer.Option("--smooth", help="per-track smoothing, time constant in frames (e.g. 5; lag about N-0.5)"),
+]
 WebcamOpt = Annotated[
     int | None, typer.Option("--webcam", help="live camera index, shown in a window (q quits)")
 ]
@@ -144,6 +154,12 @@ def _print_summary(
     _print_skipped_and_notes(data, err)
     if out is not None and str(out) != "-":
         typer.echo(f"results: {out}", err=err)
+    for source, tracks in data.get("tracks", {}).items():
+        from affectlab.inference.tracks_report import describe_track
+
+        typer.echo(f"{source}: {len(tracks)} face track(s)", err=err)
+        for track in tracks:
+            typer.echo(f"  {describe_track(track)}", err=err)
     if annotate is not None:
         typer.echo(f"annotated: {annotate}", err=err)
     if explain is not None:
@@ -229,6 +245,9 @@ def predict_command(
     stride: StrideOpt = 1,
     device: DeviceOpt = "cpu",
     threads: ThreadsOpt = None,
+    track: TrackOpt = True,
+    detect_every: DetectEveryOpt = 10,
+    smooth: SmoothOpt = None,
     webcam: WebcamOpt = None,
     summary_json: SummaryOpt = None,
     quiet: QuietOpt = False,
@@ -258,6 +277,9 @@ def predict_command(
         uncertain_below=uncertain_below,
         keep_logits=logits,
     )
+    from affectlab.inference.tracking import configure_video
+
+    configure_video(predictor, track=track, detect_every=detect_every, smooth=smooth)
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam
 

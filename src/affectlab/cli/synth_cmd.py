@@ -20,8 +20,9 @@ def synth(
     layout: str = typer.Option(
         "repackaged",
         "--layout",
-        help=f"AffectNet layouts: {', '.join(LAYOUTS)}; other formats: {', '.join(FORMATS)}.",
+        help=f"AffectNet layouts: {', '.join(LAYOUTS)}; other formats: {', '.join(FORMATS)}, affwild2.",
     ),
+    frames: int = typer.Option(60, "--frames", help="affwild2: frames per video (--train/--val: videos)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: all cores, max 8)."),
     label_noise: float = typer.Option(0.02, "--label-noise", help="Fraction of expression labels flipped."),
@@ -34,6 +35,14 @@ def synth(
     traps: bool = typer.Option(False, "--traps", help="Other formats: add each format's known problems."),
 ) -> None:
     """Render a synthetic face dataset shaped exactly like AffectNet, or a fixture in another format."""
+    if layout == "affwild2":  # videos whose valence/arousal drift: affectlab.data.synth_video
+        from affectlab.data.synth_video import generate_affwild2
+
+        root = generate_affwild2(
+            out, train=train, val=val, frames=frames, size=size, seed=seed, invalid_every=25
+        )
+        typer.echo(f"wrote affwild2 layout to {root}: {train} + {val} videos of {frames} frames ({size} px)")
+        return
     if layout in FORMATS:
         path = generate_format(out, layout, per_split=per_split, size=size, seed=seed, traps=traps)
         typer.echo(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from affectlab.inference.results import FaceResult, FrameResult
+from affectlab.inference.smoothing import shown
 
 #: One RGB colour per expression index (cycled for longer class lists).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -25,7 +26,8 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 
 def _colour(face: FaceResult) -> tuple[int, int, int]:
     names = list(face.probabilities)
-    index = names.index(face.expression) if face.expression in names else 0
+    expression = shown(face)[0]
+    index = names.index(expression) if expression in names else 0
     return PALETTE[index % len(PALETTE)]
 
 
@@ -38,8 +40,8 @@ def _unit(shape: tuple[int, ...]) -> int:
 
 
 def _label(face: FaceResult) -> str:
-    # the top probability: an abstaining face's expression is "uncertain", which has no probability
-    return f"{face.expression} {max(face.probabilities.values(), default=0.0):.2f}"
+    expression, prob, _, _ = shown(face)  # the smoothed values when predict --smooth is on
+    return ("" if face.track is None else f"#{face.track} ") + f"{expression} {prob:.2f}"
 
 
 def _overlaps(a: Rect, b: Rect) -> bool:
@@ -120,8 +122,9 @@ def _draw_va(out: np.ndarray, face: FaceResult, colour: tuple[int, int, int], un
     mid = side // 2
     cv2.line(out, (x0 + mid, y0), (x0 + mid, y0 + side), (160, 160, 160), 1)
     cv2.line(out, (x0, y0 + mid), (x0 + side, y0 + mid), (160, 160, 160), 1)
-    px = x0 + round((np.clip(face.valence, -1, 1) + 1) / 2 * side)
-    py = y0 + round((1 - (np.clip(face.arousal, -1, 1) + 1) / 2) * side)
+    _, _, valence, arousal = shown(face)
+    px = x0 + round((np.clip(valence, -1, 1) + 1) / 2 * side)
+    py = y0 + round((1 - (np.clip(arousal, -1, 1) + 1) / 2) * side)
     cv2.circle(out, (px, py), max(2, 3 * unit), colour, -1, cv2.LINE_AA)
 
 

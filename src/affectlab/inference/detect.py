@@ -143,7 +143,8 @@ class RetinaFaceDetector:
             model = WEIGHTS
         self._pre = rf_preprocess
         self._post = rf_postprocess
-        self._session = onnx_session(model, device=device, threads=threads, strict_device=False)
+        # no spinning: the detector runs between crops, the model and decoding on every video frame
+        self._session = onnx_session(model, device=device, threads=threads, strict_device=False, spin=False)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_side = max_side

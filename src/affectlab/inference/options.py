@@ -62,6 +62,7 @@ def make_predictor(
         ("model_path", detector_model),
         ("score_threshold", threshold),
         ("max_side", max_side),
+        ("threads", threads),  # the detector's ONNX Runtime session too, not only the model's
     ):
         if value is not None:
             options[key] = value

@@ -14,7 +14,10 @@ from affectlab.errors import AffectlabError
 from affectlab.inference.backends import Backend, make_backend, probabilities
 from affectlab.inference.detect import DEFAULT_DETECTOR, Detection, Detector, create_detector
 from affectlab.inference.results import UNCERTAIN, FaceResult, FrameResult
+from affectlab.inference.smoothing import TrackSmoother
 from affectlab.inference.sources import Frame, iter_frames, load_image
+from affectlab.inference.timing import StageTimes
+from affectlab.inference.tracking import FaceTracker, StreamTracker, TrackOptions
 from affectlab.preprocessing.crop import crop_faces, eyes_from_landmarks
 from affectlab.preprocessing.decode import from_array
 from affectlab.preprocessing.spec import Preprocess
@@ -42,6 +45,9 @@ class Predictor:
         calibrated: bool = True,
         uncertain_below: float | None = None,
         keep_logits: bool = False,
+        tracking: TrackOptions | None = TrackOptions(),
+        smoothing: float | None = None,
+        threads: int | None = None,
     ) -> None:
         from affectlab.models.calibration import check_threshold
 
@@ -68,6 +74,15 @@ class Predictor:
         )
         #: Whether each FaceResult carries the raw (uncalibrated) logits.
         self.keep_logits = keep_logits
+        self._threads = threads
+        #: Video and camera frames: faces followed with track ids (None: detect every frame, no ids).
+        self.tracking = tracking
+        #: Time constant in frames of the per-track smoothing of outputs (None: off).
+        self.smoothing = smoothing
+        #: Seconds spent per stage (detect, track, crop, model, ...) since creation or the last reset.
+        self.times = StageTimes()
+        self._streams: StreamTracker | None = None
+        self._smoother: tuple[str, TrackSmoother] | None = None
 
     @classmethod
     def load(
@@ -80,6 +95,7 @@ class Predictor:
         artifact = open_model(path)
         backend = make_backend(artifact, device, threads)
         info = artifact.info
+        kwargs.setdefault("threads", threads)
         return cls(
             backend, info.class_names, info.preprocess, device=device, info=info, artifact=artifact, **kwargs
         )
@@ -107,7 +123,7 @@ class Predictor:
         """The face detector (built on first use)."""
         if self._detector is None:
             name = self._detector_arg if isinstance(self._detector_arg, str) else "none"
-            self._detector = create_detector(name, device=self.device)
+            self._detector = create_detector(name, device=self.device, threads=self._threads)
         return self._detector
 
     def _regions(self, dets: list[Detection], whole: bool) -> list[tuple[Any, Any]]:
@@ -122,14 +138,39 @@ class Predictor:
     def _faces_of(self, rgb: np.ndarray, detect: bool) -> tuple[list[Detection], list[np.ndarray]]:
         whole = not detect or self.detector.name == "none"
         h, w = rgb.shape[:2]
-        dets = [Detection((0.0, 0.0, float(w), float(h)), 1.0)] if whole else self.detector.detect(rgb)
+        with self.times.stage("detect"):
+            dets = [Detection((0.0, 0.0, float(w), float(h)), 1.0)] if whole else self.detector.detect(rgb)
+        return dets, self._crops(rgb, dets, whole)
+
+    def _crops(self, rgb: np.ndarray, dets: list[Detection], whole: bool = False) -> list[np.ndarray]:
         if not dets:
-            return [], []
+            return []
         pre = self.preprocess
-        return dets, crop_faces(rgb, self._regions(dets, whole), pre.size, pre.crop_margin)
+        with self.times.stage("crop"):
+            return crop_faces(rgb, self._regions(dets, whole), pre.size, pre.crop_margin)
+
+    def _frame_faces(
+        self, frame: Frame, detect: bool
+    ) -> tuple[list[Detection], list[np.ndarray], list[int | None]]:
+        """Faces of one frame: tracked (video and camera frames, when tracking is on) or detected afresh."""
+        assert frame.rgb is not None
+        tracked = self.tracking is not None and frame.time_s is not None and detect
+        if not tracked or self.detector.name == "none":
+            dets, crops = self._faces_of(frame.rgb, detect)
+            return dets, crops, [None] * len(dets)
+        if self._streams is None or self._streams.options is not self.tracking:
+            options = self.tracking
+            self._streams = StreamTracker(lambda: FaceTracker(self.detector, options, self.times), options)
+        pairs = self._streams.step(frame.source, frame.frame, frame.rgb)
+        dets = [d for d, _ in pairs]
+        return dets, self._crops(frame.rgb, dets), [t for _, t in pairs]
 
     def infer_logits(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on uint8 crops (N, S, S, 3) in batches; return raw logits, valence, arousal."""
+        with self.times.stage("model"):
+            return self._infer_logits(crops)
+
+    def _infer_logits(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(crops)
         logits = np.zeros((n, len(self.class_names)), np.float64)
         val, aro = np.zeros(n, np.float64), np.zeros(n, np.float64)
@@ -156,6 +197,7 @@ class Predictor:
         v: float,
         a: float,
         z: np.ndarray | None = None,
+        track: int | None = None,
     ) -> FaceResult:
         uncertain = self.uncertain_below is not None and float(np.max(p)) < self.uncertain_below
         return FaceResult(
@@ -171,6 +213,7 @@ class Predictor:
             arousal=float(a),
             uncertain=uncertain,
             logits=None if z is None else dict(zip(self.class_names, map(float, z), strict=True)),
+            track=track,
         )
 
     def predict_faces(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[FaceResult]:
@@ -208,15 +251,15 @@ class Predictor:
 
         ``keep_crops`` puts each face's model-input crop (uint8 S x S x 3) on its FrameResult (`crops`).
         """
-        pending: list[tuple[Frame, list[Detection]]] = []
+        pending: list[tuple[Frame, list[Detection], list[int | None]]] = []
         crops: list[np.ndarray] = []
         max_frames = min(self.batch_size, 8) if keep_images else self.batch_size  # bounds memory for 4K video
         for frame in frames:
             if frame.rgb is None:
-                pending.append((frame, []))
+                pending.append((frame, [], []))
             else:
-                dets, faces = self._faces_of(frame.rgb, detect)
-                pending.append((frame, dets))
+                dets, faces, tracks = self._frame_faces(frame, detect)
+                pending.append((frame, dets, tracks))
                 crops.extend(faces)
             if len(crops) >= self.batch_size or len(pending) >= max_frames:
                 yield from self._flush(pending, crops, keep_images, keep_crops)
@@ -225,7 +268,7 @@ class Predictor:
 
     def _flush(
         self,
-        pending: list[tuple[Frame, list[Detection]]],
+        pending: list[tuple[Frame, list[Detection], list[int | None]]],
         crops: list[np.ndarray],
         keep_images: bool,
         keep_crops: bool = False,
@@ -234,11 +277,12 @@ class Predictor:
             logits, val, aro = self.infer_logits(np.stack(crops))
             probs = probabilities(logits, self.calibration)
         k = 0
-        for frame, dets in pending:
+        for frame, dets, tracks in pending:
             faces = []
-            for j, det in enumerate(dets):
+            for j, (det, track) in enumerate(zip(dets, tracks, strict=True)):
                 z = logits[k] if self.keep_logits else None
-                faces.append(self._result(frame, j, det, probs[k], val[k], aro[k], z))
+                face = self._result(frame, j, det, probs[k], val[k], aro[k], z, track)
+                faces.append(self._smooth(face))
                 k += 1
             image = frame.rgb if keep_images else None
             result = FrameResult(
@@ -247,3 +291,12 @@ class Predictor:
             if keep_crops:
                 result.crops = crops[k - len(faces) : k]
             yield result
+
+    def _smooth(self, face: FaceResult) -> FaceResult:
+        """Per-track causal smoothing (one smoother per stream, restarted when the source changes)."""
+        if self.smoothing is None or face.track is None:
+            return face
+        state = self._smoother
+        if state is None or state[0] != face.source or not state[1].accepts(face.frame, self.smoothing):
+            state = self._smoother = (face.source, TrackSmoother(self.smoothing, self.class_names))
+        return state[1].smooth(face)

@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -14,6 +14,7 @@ from typing import IO, Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.inference.smoothing import Smoothed, smooth_columns, smooth_row
 
 #: Output columns before the per-class probabilities (`prob_<class>`, in the model's class order).
 LEADING_COLUMNS: tuple[str, ...] = (
@@ -21,6 +22,7 @@ LEADING_COLUMNS: tuple[str, ...] = (
     "frame",
     "time_s",
     "face",
+    "track",
     "box_x",
     "box_y",
     "box_w",
@@ -38,10 +40,12 @@ TRAILING_COLUMNS: tuple[str, ...] = ("valence", "arousal", "uncertain")
 UNCERTAIN = "uncertain"
 
 
-def result_columns(class_names: Sequence[str], logits: bool = False) -> list[str]:
-    """Return the documented output columns for a model's class names (`logit_<class>` last, when kept)."""
+def result_columns(class_names: Sequence[str], logits: bool = False, smoothed: bool = False) -> list[str]:
+    """Return the documented output columns for a model's class names (`logit_<class>` when kept, then
+    the smoothed ones)."""
     extra = [f"logit_{name}" for name in class_names] if logits else []
-    return [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS, *extra]
+    columns = [*LEADING_COLUMNS, *(f"prob_{name}" for name in class_names), *TRAILING_COLUMNS, *extra]
+    return columns + (smooth_columns(class_names) if smoothed else [])
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,20 @@ class FaceResult:
     #: Raw, uncalibrated expression logits {class: z}, when the predictor keeps them.
     logits: dict[str, float] | None = None
 
+    #: Track id (1, 2, ...) of the face within its video or camera stream; None for still images.
+    track: int | None = None
+    #: The per-track smoothed values (predict --smooth), beside the raw ones above.
+    smoothed: Smoothed | None = None
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (box as [x, y, w, h], probabilities as {class: p})."""
         extra = {"logits": dict(self.logits)} if self.logits is not None else {}
-        return {
+        out = {
             "source": self.source,
             "frame": self.frame,
             "time_s": self.time_s,
             "face": self.face,
+            "track": self.track,
             "box": [round(float(v), 2) for v in self.box],
             "score": self.score,
             "expression": self.expression,
@@ -80,6 +90,9 @@ class FaceResult:
             "uncertain": self.uncertain,
             **extra,
         }
+        if self.smoothed is not None:
+            out["smoothed"] = asdict(self.smoothed)
+        return out
 
     def to_row(self) -> dict[str, Any]:
         """Return the flat output row (the documented columns)."""
@@ -89,6 +102,7 @@ class FaceResult:
             "frame": self.frame,
             "time_s": None if self.time_s is None else round(self.time_s, 4),
             "face": self.face,
+            "track": self.track,
             "box_x": x,
             "box_y": y,
             "box_w": w,
@@ -141,6 +155,10 @@ class Summary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: (source, note) for inputs used with an adjustment, such as first_frame_only of an animated GIF.
     notes: list[tuple[str, str]] = field(default_factory=list)
+    #: Per video: one summary per face track (affectlab.inference.tracks_report.track_summaries).
+    tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Seconds per stage (decode, detect, track, crop, model, write).
+    stages: dict[str, float] = field(default_factory=dict)
 
     def add(self, result: FrameResult) -> None:
         """Count one processed image/frame."""
@@ -166,15 +184,21 @@ class Summary:
             "notes": [{"source": s, "note": n} for s, n in self.notes],
             "seconds": round(self.seconds, 3),
             "faces_per_s": round(self.faces / self.seconds, 2) if self.seconds > 0 else None,
+            **({"stages_s": self.stages} if self.stages else {}),
+            **({"tracks": self.tracks} if self.tracks else {}),
         }
 
 
 class ResultWriter:
     """Stream rows to a .jsonl (one object per face) or .csv file, by the file's suffix; "-" is stdout."""
 
-    def __init__(self, path: str | Path, class_names: Sequence[str], logits: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, class_names: Sequence[str], logits: bool = False, smoothed: bool = False
+    ) -> None:
         self.path = Path(path)
-        self.columns = result_columns(class_names, logits)
+        self.columns = result_columns(class_names, logits, smoothed)
+        self.class_names = list(class_names)
+        self.smoothed = smoothed
         self.rows = 0
         self._csv: Any = None
         self._own_file = str(path) != STDOUT
@@ -199,6 +223,8 @@ class ResultWriter:
         """Append one row per face."""
         for face in faces:
             row = face.to_row()
+            if self.smoothed:
+                row.update(smooth_row(face, self.class_names))
             if list(row) != self.columns:
                 raise AffectlabError(f"result columns {list(row)} differ from the header {self.columns}")
             try:

@@ -7,11 +7,13 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from affectlab.inference.annotate import Timeline, draw_faces, save_image
 from affectlab.inference.predictor import Predictor
 from affectlab.inference.results import STDOUT, FrameResult, ResultWriter, Summary, error_text
 from affectlab.inference.sources import is_video, iter_frames
+from affectlab.inference.tracks_report import TrackBooks
 from affectlab.inference.video import VideoWriter
 from affectlab.preprocessing.video import video_info
 from affectlab.workers import refuse_worker_import
@@ -29,8 +31,16 @@ def _relative_names(paths: Sequence[Path]) -> dict[str, Path]:
 class _Annotator:
     """Writes annotated images, annotated videos and per-video timelines under one folder."""
 
-    def __init__(self, folder: Path, paths: Sequence[Path], class_names: Sequence[str], stride: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        paths: Sequence[Path],
+        class_names: Sequence[str],
+        stride: int,
+        books: TrackBooks | None = None,
+    ) -> None:
         self.folder = folder
+        self.books = books
         self.names = _relative_names(paths)
         self.class_names = class_names
         self.stride = stride
@@ -64,9 +74,41 @@ class _Annotator:
             self.video.close()
             self.written.append(self.video.path)
             stem = self.folder / self.names[self.source]
-            plot = stem.with_name(stem.stem + "_timeline.png")
-            self.written.append(self.timeline.save(plot, title=Path(self.source).name))
+            if self.books is not None:  # tracked: per-track summary, timeline and trajectory
+                self.written.extend(self.books.write(self.source, stem))
+            else:
+                plot = stem.with_name(stem.stem + "_timeline.png")
+                self.written.append(self.timeline.save(plot, title=Path(self.source).name))
         self.video, self.timeline = None, None
+
+
+def _outputs(
+    predictor: Predictor,
+    paths: Sequence[Path],
+    out: Path | None,
+    annotate_dir: Path | None,
+    explain_dir: Path | None,
+    detect: bool,
+    stride: int,
+) -> tuple[ResultWriter | None, TrackBooks | None, _Annotator | None, Any]:
+    """What a predict run writes to: results file, track books, annotated copies, Grad-CAM panels."""
+    from affectlab.io import ensure_writable
+
+    smoothed = predictor.smoothing is not None
+    writer = (
+        ResultWriter(out, predictor.class_names, predictor.keep_logits, smoothed) if out is not None else None
+    )
+    books = TrackBooks(predictor.class_names) if predictor.tracking is not None and detect else None
+    annotator = (
+        _Annotator(annotate_dir, paths, predictor.class_names, stride, books) if annotate_dir else None
+    )
+    explainer = None
+    if explain_dir is not None:
+        from affectlab.inference.saliency import ExplanationWriter
+
+        ensure_writable(explain_dir, "explanations")
+        explainer = ExplanationWriter(explain_dir, _relative_names(paths), predictor)
+    return writer, books, annotator, explainer
 
 
 def run_predict(
@@ -93,32 +135,36 @@ def run_predict(
     if annotate_dir is not None:
         ensure_writable(annotate_dir, "annotated images")
     summary = Summary(files=len(paths), videos=sum(is_video(p) for p in paths), skipped=list(skipped))
-    writer = ResultWriter(out, predictor.class_names, predictor.keep_logits) if out is not None else None
-    annotator = _Annotator(annotate_dir, paths, predictor.class_names, stride) if annotate_dir else None
-    explainer = None
-    if explain_dir is not None:
-        from affectlab.inference.saliency import ExplanationWriter
-
-        ensure_writable(explain_dir, "explanations")
-        explainer = ExplanationWriter(explain_dir, _relative_names(paths), predictor)
+    writer, books, annotator, explainer = _outputs(
+        predictor, paths, out, annotate_dir, explain_dir, detect, stride
+    )
+    times = predictor.times
+    times.reset()
     start = time.perf_counter()
     try:
-        frames = iter_frames(paths, stride)
+        frames = times.timed(iter_frames(paths, stride), "decode")
         keep = {"keep_images": annotator is not None, "keep_crops": explainer is not None}
         for result in predictor.predict_frames(frames, detect=detect, **keep):
             summary.add(result)
             if result.error is not None:
                 log.warning("skipped %s", error_text(result.source, result.error))
-            if writer is not None:
-                writer.write(result.faces)
-            if annotator is not None:
-                annotator.add(result)
-            if explainer is not None:
-                explainer.add(result)
+            if books is not None:
+                books.add(result)
+            with times.stage("write"):
+                if writer is not None:
+                    writer.write(result.faces)
+                if annotator is not None:
+                    annotator.add(result)
+                if explainer is not None:
+                    explainer.add(result)
             if on_result is not None:
                 on_result(result)
         if annotator is not None:
-            annotator.finish()
+            with times.stage("write"):
+                annotator.finish()
+        if books is not None:
+            summary.tracks = books.summaries()
+        summary.stages = times.to_dict()
     finally:
         if writer is not None:
             writer.close()

@@ -40,11 +40,14 @@ def onnx_session(
     threads: int | None = None,
     optimize: bool = True,
     strict_device: bool = True,
+    spin: bool = True,
 ) -> Any:
     """Create an ONNX Runtime session: all graph optimisations, sequential, `threads` intra-op threads.
 
     ``threads=None`` leaves ONNX Runtime's default (one per core); ``optimize=False`` keeps every library
-    default (benchmarks compare the two).
+    default (benchmarks compare the two). ``spin=False`` stops the idle threads from busy-waiting after a
+    run: for a session called between other work (the face detector), whose spinning would take the cores
+    from the model and the decoder.
     """
     import onnxruntime as ort
 
@@ -58,6 +61,8 @@ def onnx_session(
         opts.inter_op_num_threads = 1
     if threads is not None:
         opts.intra_op_num_threads = threads
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     try:
         return ort.InferenceSession(source, opts, providers=ort_providers(device, strict_device))

@@ -7,7 +7,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from affectlab.data.readers import expw, fer2013, ferplus, folders, manifest, official, rafdb, repackaged
+from affectlab.data.readers import (
+    affwild2,
+    expw,
+    fer2013,
+    ferplus,
+    folders,
+    manifest,
+    official,
+    rafdb,
+    repackaged,
+)
 from affectlab.data.readers.base import (
     SPLIT_ALIASES,
     SPLITS,
@@ -24,6 +34,7 @@ if TYPE_CHECKING:
 
 #: Layout name -> reader module, in detection order (FER+ before FER2013: its folder holds both CSVs).
 LAYOUTS: dict[str, ModuleType] = {
+    "affwild2": affwild2,
     "repackaged": repackaged,
     "official": official,
     "rafdb": rafdb,
@@ -52,7 +63,7 @@ __all__ = [
 
 
 def detect_layout(path: str | Path) -> str:
-    """Return the layout name of a raw dataset: repackaged, official, manifest or folders."""
+    """Return the layout name of a raw dataset (the first of LAYOUTS, in order, whose files it has)."""
     root = Path(path)
     if not root.exists():
         raise AffectlabError(f"{root}: no such file or folder; expected a dataset root or a manifest CSV")
@@ -71,7 +82,8 @@ def detect_layout(path: str | Path) -> str:
         if module.matches(root):
             return name
     raise AffectlabError(
-        f"{root}: unrecognised dataset layout; expected one of: re-packaged AffectNet (train_set/images, "
+        f"{root}: unrecognised dataset layout; expected one of: Aff-Wild2 (cropped_aligned/ + "
+        "annotations/), re-packaged AffectNet (train_set/images, "
         "val_set/images), official AffectNet (Manually_Annotated_file_lists/), RAF-DB (basic/EmoLabel/"
         "list_patition_label.txt), FER2013 (fer2013.csv), FER+ (fer2013new.csv beside fer2013.csv), ExpW "
         "(label/label.lst), a manifest CSV (path,expression,valence,arousal) or class folders "

@@ -1,0 +1,419 @@
+"""Online multi-face tracking: a track id per face, and far fewer full-frame detector runs.
+
+How a stream is processed, frame by frame (only frames already seen are used, so it works live):
+
+- **Scan** (full-frame detection) on the first frame, then every ``detect_every`` frames, on every frame
+  while no face is being followed, and on a frame whose picture changed since the previous one somewhere
+  away from the faces followed (a coarse 64-column grey copy differs by more than ``scene_change`` grey
+  levels in a cell): that is how a new face is found on the frame it appears. The detector's input side is
+  chosen for the faces present: small enough that the smallest followed face is still ``min_face_px``
+  pixels tall at the detector's input (never below ``min_side``, never above the detector's own
+  ``max_side``); every ``full_every``-th scan, and every scan while nothing is followed, runs at the
+  detector's own size so that new small faces are found.
+- **Follow** (between scans): each face seen on the previous frame is looked for again in a small window
+  around where it is heading (its last box moved by its last motion, grown by ``window_margin``, resized to
+  ``window_px``), cut with :func:`affectlab.preprocessing.crop.crop_faces` and run through the same
+  detector. The box, score and landmarks are therefore always the detector's own, never extrapolated; a face
+  that is not found in its window triggers a scan of the same frame, so a face that moved fast is not lost.
+  After a scan, each face found is refined in its window the same way (boxes keep one resolution).
+- **Ids** come from ByteTrack (the maintained ``trackers`` package): Kalman-predicted boxes matched to the
+  detections by IoU, a lost track kept for ``lost_frames`` frames, so an id survives short occlusions and
+  missed detections; a new face gets an id on the frame it first appears.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from affectlab.errors import AffectlabError
+from affectlab.inference.detect import Detection, Detector
+from affectlab.inference.timing import StageTimes
+from affectlab.preprocessing.crop import crop_faces, square_region
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]
+#: Columns of the coarse grey picture compared between frames to notice new faces.
+_GRID = 64
+#: Sightings over which a face's motion is measured.
+_HISTORY = 6
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """How faces are followed between full-frame detections (see the module docstring)."""
+
+    detect_every: int = 10
+    window_px: int = 128
+    window_margin: float = 0.5
+    min_face_px: float = 32.0
+    min_side: int = 320
+    full_every: int = 8
+    lost_frames: int = 30
+    min_iou: float = 0.1
+    scene_change: float | None = 12.0
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.detect_every >= 1, f"detect_every must be at least 1, got {self.detect_every}"),
+            (32 <= self.window_px <= 640, f"window_px must be 32..640, got {self.window_px}"),
+            (0.1 <= self.window_margin <= 2.0, f"window_margin must be 0.1..2, got {self.window_margin}"),
+            (self.min_face_px > 0, f"min_face_px must be positive, got {self.min_face_px}"),
+            (self.min_side >= 32, f"min_side must be at least 32, got {self.min_side}"),
+            (self.full_every >= 1, f"full_every must be at least 1, got {self.full_every}"),
+            (self.lost_frames >= 0, f"lost_frames must be 0 or more, got {self.lost_frames}"),
+            (0.0 < self.min_iou < 1.0, f"min_iou must be in (0, 1), got {self.min_iou}"),
+            (
+                self.scene_change is None or self.scene_change > 0,
+                f"scene_change must be positive grey levels (or None), got {self.scene_change}",
+            ),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise AffectlabError(f"tracking: {message}")
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _byte_track(lost_frames: int, min_iou: float) -> Any:
+    """A ByteTrack tracker whose new tracks get their id on the frame they first appear."""
+    try:
+        from trackers import ByteTrackTracker
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise AffectlabError("face tracking needs the 'trackers' package: pip install trackers") from exc
+
+    class FaceByteTrack(ByteTrackTracker):  # type: ignore[misc]
+        def _spawn_new_tracks(
+            self,
+            detection_boxes: np.ndarray,
+            confidences: np.ndarray,
+            unmatched_high_local: list[int],
+            high_indices: np.ndarray,
+            out_det_indices: list[int],
+            out_tracker_ids: list[int],
+        ) -> None:
+            before, start = len(self.tracks), len(out_tracker_ids)
+            super()._spawn_new_tracks(
+                detection_boxes,
+                confidences,
+                unmatched_high_local,
+                high_indices,
+                out_det_indices,
+                out_tracker_ids,
+            )
+            # Every detection reaching here clears the activation threshold (0), so the k-th new output
+            # row is the k-th new tracklet; giving it an id now means a face is tracked from its first frame.
+            for k, tracklet in enumerate(self.tracks[before:]):
+                tracklet.tracker_id = self._allocate_tracker_id()
+                out_tracker_ids[start + k] = tracklet.tracker_id
+
+    return FaceByteTrack(
+        lost_track_buffer=lost_frames,
+        frame_rate=30.0,  # with frame_rate 30 the buffer counts processed frames
+        track_activation_threshold=0.0,
+        minimum_consecutive_frames=1,
+        minimum_iou_threshold=min_iou,
+        high_conf_det_threshold=0.0,  # the detector has thresholded already: every face is "high"
+    )
+
+
+class FaceTracker:
+    """Follows the faces of one stream (one video or camera); call :meth:`step` once per frame, in order."""
+
+    def __init__(
+        self, detector: Detector, options: TrackOptions | None = None, times: StageTimes | None = None
+    ) -> None:
+        self.detector = detector
+        self.options = options or TrackOptions()
+        self.times = times or StageTimes()
+        self._tracker = _byte_track(self.options.lost_frames, self.options.min_iou)
+        self._seen: dict[int, _Seen] = {}  # output id -> where and when it was last found
+        self._ids: dict[int, int] = {}  # ByteTrack id -> output id
+        self._next_id = 1
+        self._n = -1  # index of the current frame within the stream
+        self._since_scan = 0
+        self._scans = 0
+        self._longest = 0
+        self._reference: np.ndarray | None = None  # coarse grey previous frame
+        self.scans = 0
+        self.windows = 0
+
+    # ------------------------------------------------------------------------------------------ detection
+    def _detector_side(self) -> int | None:
+        """The detector input side for this scan (None: the detector's own)."""
+        own = getattr(self.detector, "max_side", None)
+        live = [s.box for s in self._seen.values() if s.frame == self._n - 1]
+        if own is None or not live or self._scans % self.options.full_every == 0:
+            return None
+        smallest = max(1.0, min(min(w, h) for _, _, w, h in live))
+        # at input side S the face is smallest * S / longest pixels tall: keep that >= min_face_px
+        side = int(np.ceil(self.options.min_face_px * self._longest / smallest))
+        return int(min(own, max(self.options.min_side, side)))
+
+    def _scan(self, rgb: np.ndarray) -> list[Detection]:
+        side = self._detector_side()
+        self._scans += 1
+        self.scans += 1
+        own = getattr(self.detector, "max_side", None)
+        with self.times.stage("detect"):
+            if side is None or own is None:
+                return self.detector.detect(rgb)
+            self.detector.max_side = side  # type: ignore[attr-defined]
+            try:
+                return self.detector.detect(rgb)
+            finally:
+                self.detector.max_side = own  # type: ignore[attr-defined]
+
+    def _windows(
+        self, rgb: np.ndarray, boxes: dict[Any, Box], claimed: Sequence[Detection] = ()
+    ) -> dict[Any, Detection]:
+        """Re-detect each box in its square window; per key, the window's detection closest to the box
+        (leaving out faces in `claimed`, which other windows already found)."""
+        opt = self.options
+        if not boxes:
+            return {}
+        height, width = rgb.shape[:2]
+        with self.times.stage("crop"):
+            windows = [_window_crop(rgb, b, opt.window_px, opt.window_margin) for b in boxes.values()]
+        found: dict[Any, Detection] = {}
+        for (key, box), window in zip(boxes.items(), windows, strict=True):
+            left, top, side = square_region(box, opt.window_margin, width, height)
+            s = side / opt.window_px
+            self.windows += 1
+            with self.times.stage("detect"):
+                dets = self.detector.detect(window)
+            mapped = [
+                Detection(
+                    (left + d.box[0] * s, top + d.box[1] * s, d.box[2] * s, d.box[3] * s),
+                    d.score,
+                    None if d.landmarks5 is None else d.landmarks5 * s + np.array([left, top], np.float32),
+                )
+                for d in dets
+            ]
+            mapped = [d for d in mapped if all(iou(d.box, c.box) <= 0.4 for c in claimed)]
+            best = min(mapped, key=lambda d: _distance(d.box, box), default=None)
+            if best is not None and _similar_size(best.box, box):
+                found[key] = best
+        return found
+
+    @staticmethod
+    def _coarse(rgb: np.ndarray) -> np.ndarray:
+        """The frame as a small grey picture (_GRID columns), for cheap change detection."""
+        import cv2
+
+        height, width = rgb.shape[:2]
+        size = (_GRID, max(1, round(_GRID * height / width)))
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+    def _changed(self, rgb: np.ndarray, followed: list[Box]) -> bool:
+        """Whether the picture changed away from the faces followed since the previous frame (new faces?)."""
+        if self.options.scene_change is None:
+            return False
+        with self.times.stage("track"):
+            small = self._coarse(rgb)
+            if self._reference is None or self._reference.shape != small.shape:
+                return True
+            height, width = rgb.shape[:2]
+            away = np.ones_like(small, dtype=bool)
+            fx, fy = small.shape[1] / width, small.shape[0] / height
+            for box in followed:
+                left, top, side = square_region(box, self.options.window_margin, width, height)
+                x0, y0 = max(int(left * fx), 0), max(int(top * fy), 0)
+                away[y0 : int(np.ceil((top + side) * fy)), x0 : int(np.ceil((left + side) * fx))] = False
+            diff = np.abs(small - self._reference)[away]
+            self._reference = small
+            return bool(diff.size and diff.max() > self.options.scene_change)
+
+    def _heading(self, rgb: np.ndarray) -> dict[int, Box]:
+        """Where each recently seen face should be now: its last box moved on by its last motion."""
+        height, width = rgb.shape[:2]
+        out = {}
+        for tid, seen in self._seen.items():
+            gap = self._n - seen.frame
+            if gap > self.options.lost_frames + 1:
+                continue
+            x, y, w, h = seen.box
+            x, y = x + seen.motion[0] * gap, y + seen.motion[1] * gap
+            if -w / 2 < x + w / 2 < width + w / 2 and -h / 2 < y + h / 2 < height + h / 2:
+                out[tid] = (x, y, w, h)
+        return out
+
+    # ------------------------------------------------------------------------------------------- per frame
+    def _detections(self, rgb: np.ndarray) -> tuple[list[Detection], list[int | None]]:
+        """The faces of this frame and, per face, the track whose window found it (None: a scan)."""
+        heading = self._heading(rgb)
+        live = {t: b for t, b in heading.items() if self._seen[t].frame == self._n - 1}
+        found = self._windows(rgb, live)
+        lost = {t: b for t, b in heading.items() if t not in live}
+        found.update(self._windows(rgb, lost, claimed=list(found.values())))
+        due = self._since_scan >= self.options.detect_every or not live
+        if not due and all(t in found for t in live) and not self._changed(rgb, list(heading.values())):
+            self._since_scan += 1
+            return _unique(found)
+        self._since_scan = 1
+        scanned = [d for d in self._scan(rgb) if all(iou(d.box, f.box) < 0.3 for f in found.values())]
+        refined = self._windows(rgb, dict(enumerate(d.box for d in scanned)))
+        # a scan's face that its window could not confirm keeps the scan's own box
+        extra = {("scan", i): refined.get(i, d) for i, d in enumerate(scanned)}
+        if self.options.scene_change is not None:
+            with self.times.stage("track"):
+                self._reference = self._coarse(rgb)
+        return _unique({**found, **extra})
+
+    def step(self, rgb: np.ndarray) -> list[tuple[Detection, int]]:
+        """Find the faces of the next frame; return (detection, track id >= 1), best score first."""
+        import supervision as sv
+
+        self._n += 1
+        self._longest = max(rgb.shape[:2])
+        dets, origins = self._detections(rgb)
+        with self.times.stage("track"):
+            if dets:
+                xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h in (d.box for d in dets)], np.float32)
+                scores = np.array([d.score for d in dets], np.float32)
+                input_ = sv.Detections(xyxy=xyxy, confidence=scores, data={"index": np.arange(len(dets))})
+            else:
+                input_ = sv.Detections.empty()
+            tracked = self._tracker.update(input_)
+            pairs = {
+                int(i): int(t) for i, t in zip(tracked.data.get("index", []), tracked.tracker_id, strict=True)
+            }
+            out = self._label(dets, origins, pairs)
+        return sorted(out, key=lambda pair: -pair[0].score)
+
+    def _label(
+        self, dets: list[Detection], origins: list[int | None], pairs: dict[int, int]
+    ) -> list[tuple[Detection, int]]:
+        """Turn ByteTrack ids into output ids; a new ByteTrack track found in the window of a lost face
+        (one whose Kalman prediction drifted during an occlusion) takes that face's id back."""
+        taken = {self._ids[b] for b in pairs.values() if b in self._ids}
+        out = []
+        for i, det in enumerate(dets):
+            bt = pairs.get(i, -1)
+            if bt < 0:
+                continue
+            if bt not in self._ids:
+                origin = origins[i] if origins[i] is not None else self._lost_near(det.box, taken)
+                if origin is not None and origin not in taken:
+                    self._ids[bt] = origin
+                else:
+                    self._ids[bt], self._next_id = self._next_id, self._next_id + 1
+                taken.add(self._ids[bt])
+            out.append((det, self._ids[bt]))
+        for det, tid in out:
+            self._seen[tid] = _Seen.after(self._seen.get(tid), det.box, self._n)
+        return out
+
+    def _lost_near(self, box: Box, taken: set[int]) -> int | None:
+        """The lost face (not matched this frame) that `box` can be: near where its motion would have taken
+        it, or near where it was last seen (people who get covered mostly stay where they are; and a face
+        being covered shrinks from one side, which biases its measured motion), and of its usual size."""
+        best, best_d = None, np.inf
+        side = max(box[2], box[3])
+        for tid, seen in self._seen.items():
+            gap = self._n - seen.frame
+            if tid in taken or not 1 < gap <= self.options.lost_frames + 1:
+                continue
+            x, y, w, h = seen.box
+            usual = seen.usual_side()
+            expected = (x + seen.motion[0] * gap, y + seen.motion[1] * gap, w, h)
+            d = min(_distance(box, expected), _distance(box, seen.box))
+            if d <= usual * (0.5 + self.options.window_margin) and d < best_d and 0.5 <= side / usual <= 2.0:
+                best, best_d = tid, d
+        return best
+
+
+@dataclass(frozen=True)
+class _Seen:
+    box: Box
+    frame: int
+    motion: tuple[float, float]
+    history: tuple[tuple[int, float, float, float], ...] = ()  # (frame, centre x, centre y, side), last few
+
+    @classmethod
+    def after(cls, before: _Seen | None, box: Box, frame: int) -> _Seen:
+        """The record of a face found at `frame`; its motion per frame measured over the last few sightings
+        (one step alone is biased when a box shrinks as the face is being covered)."""
+        x, y, w, h = box
+        history = ((before.history if before else ()) + ((frame, x + w / 2, y + h / 2, max(w, h)),))[
+            -_HISTORY:
+        ]
+        (f0, x0, y0, _), (f1, x1, y1, _) = history[0], history[-1]
+        span = max(f1 - f0, 1)
+        return cls(box, frame, ((x1 - x0) / span, (y1 - y0) / span), history)
+
+    def usual_side(self) -> float:
+        """The face's largest side over its last sightings (a face being covered looks smaller)."""
+        return max(h[3] for h in self.history)
+
+
+def _window_crop(rgb: np.ndarray, box: Box, size: int, margin: float) -> np.ndarray:
+    """crop_faces of one box, handed only the part of the frame its square covers (the same pixels:
+    the square is cut at the same place and padded black outside the frame either way, far cheaper)."""
+    height, width = rgb.shape[:2]
+    left, top, side = square_region(box, margin, width, height)
+    x0, y0 = min(max(left, 0), width - 1), min(max(top, 0), height - 1)
+    x1, y1 = max(min(left + side, width), x0 + 1), max(min(top + side, height), y0 + 1)
+    shifted = (box[0] - x0, box[1] - y0, box[2], box[3])
+    return crop_faces(rgb[y0:y1, x0:x1], [(shifted, None)], size, margin)[0]
+
+
+def _distance(a: Box, b: Box) -> float:
+    """Distance between the centres of two boxes."""
+    return float(np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2))
+
+
+def _similar_size(a: Box, b: Box) -> bool:
+    """Whether two boxes could be the same face a few frames apart (sides within a factor 2)."""
+    ra, rb = max(a[2], a[3]), max(b[2], b[3])
+    return 0.5 <= ra / max(rb, 1e-6) <= 2.0
+
+
+def _unique(found: dict[Any, Detection]) -> tuple[list[Detection], list[int | None]]:
+    """Detections without duplicates (windows can see one face twice), each with its window's track."""
+    kept: list[tuple[Any, Detection]] = []
+    for key, det in sorted(found.items(), key=lambda kv: -kv[1].score):
+        if all(iou(det.box, k.box) <= 0.4 for _, k in kept):
+            kept.append((key, det))
+    return [d for _, d in kept], [k if isinstance(k, int) else None for k, _ in kept]
+
+
+class StreamTracker:
+    """One FaceTracker per stream: a new one (ids from 1) when the source changes or starts again."""
+
+    def __init__(self, factory: Callable[[], FaceTracker], options: TrackOptions | None = None) -> None:
+        self._factory = factory
+        self.options = options
+        self.source: str | None = None
+        self.frame = -1
+        self.tracker: FaceTracker | None = None
+
+    def step(self, source: str, frame: int, rgb: np.ndarray) -> list[tuple[Detection, int]]:
+        """Track frame number `frame` of `source` (frames of one stream come in increasing order)."""
+        if source != self.source or frame <= self.frame or self.tracker is None:
+            self.source, self.tracker = source, self._factory()
+        self.frame = frame
+        return self.tracker.step(rgb)
+
+
+def configure_video(
+    predictor: Any, *, track: bool = True, detect_every: int = 10, smooth: float | None = None
+) -> None:
+    """Set a predictor's tracking (``track=False``: detect on every frame, no ids) and per-track smoothing."""
+    from affectlab.inference.smoothing import check_tau
+
+    predictor.tracking = TrackOptions(detect_every=detect_every) if track else None
+    predictor.smoothing = None if smooth is None else check_tau(smooth)
