@@ -23,6 +23,7 @@ FACE_KEYS = frozenset(
         "frame",
         "time_s",
         "face",
+        "track",
         "box",
         "score",
         "expression",

@@ -36,7 +36,7 @@ def face(
         names,
         valence,
         0.0,
-        track,
+        track=track,
     )
 
 

@@ -17,7 +17,7 @@ CLASSES = ("neutral", "happy", "sad")
 def _face(frame: int, track: int, valence: float, expression: str) -> FaceResult:
     probs = {c: (0.8 if c == expression else 0.1) for c in CLASSES}
     return FaceResult(
-        "v.mp4", frame, frame * 0.5, 0, (0, 0, 9, 9), 0.9, expression, probs, valence, -valence, track
+        "v.mp4", frame, frame * 0.5, 0, (0, 0, 9, 9), 0.9, expression, probs, valence, -valence, track=track
     )
 
 

@@ -12,7 +12,7 @@ from affectlab.serve.limits import ServeLimits
 def test_threads_per_inference_default_and_explicit(monkeypatch) -> None:
     seen: list[int | None] = []
 
-    def fake_load(path, threads=None):
+    def fake_load(path, threads=None, options=None):
         seen.append(threads)
         return SimpleNamespace(), {"architecture": "x"}
 

@@ -95,13 +95,15 @@ def open_data(data: Any, split: str, loaded: LoadedModel, unshared: str = "drop"
     """Open the split cut by the model's preprocessing (a FaceSplit passes through).
 
     Classes are matched by name afterwards (affectlab.evaluation.label_maps), so a dataset of another
-    taxonomy is scored on the classes it shares with the model. ``selection`` is the run's held-out
-    selection samples, a part of its training split (selection.json in the run folder).
+    taxonomy is scored on the classes it shares with the model. On a dataset folder, ``selection`` is the
+    run's held-out selection samples, a part of its training split (selection.json in the run folder); an
+    in-memory split is taken as given, whatever its name.
     """
     from affectlab.data.selection import SELECTION, open_selection, read_selection
 
     source = split
-    if split == SELECTION:
+    run_selection = split == SELECTION and isinstance(data, (str, Path))
+    if run_selection:
         if loaded.run_dir is None:
             raise AffectlabError(
                 "--split selection needs the model's run folder (it records the selection split)"
@@ -118,7 +120,7 @@ def open_data(data: Any, split: str, loaded: LoadedModel, unshared: str = "drop"
         pre = loaded.preprocess
         num_classes = eval_num_classes(root, loaded.class_names, unshared)
         face_split = open_split(root, source, pre.size, num_classes, margin=pre.crop_margin, align=pre.align)
-    if split == SELECTION and loaded.run_dir is not None:
+    if run_selection and loaded.run_dir is not None:
         face_split = open_selection(loaded.run_dir, face_split)
     return face_split
 
