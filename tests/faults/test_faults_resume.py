@@ -58,7 +58,11 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(finished: Path, tmp_path: Path) -> Path:
     import shutil
 
-    return Path(shutil.copytree(finished, tmp_path / "r"))
+    copy = Path(shutil.copytree(finished, tmp_path / "r"))
+    # as if killed after its last epoch, before the final export: --resume completes such a run from its
+    # checkpoints (a finished one, with metrics.json, is refused before any checkpoint is read)
+    (copy / "metrics.json").unlink()
+    return copy
 
 
 def test_checkpoints_record_their_run_and_load_weights_only(run: Path) -> None:
@@ -148,7 +152,8 @@ def test_resume_without_any_record_is_refused(run: Path) -> None:
 def test_run_json_and_checkpoint_both_checked(run: Path) -> None:
     """run.json edited to match other data does not get past the checkpoint's own record."""
     info = json.loads((run / "run.json").read_text())
-    info["dataset"]["sizes"]["train"] = 32
+    sizes = info["dataset"]["sizes"]
+    sizes["train"] = 32 - sizes.get("selection", 0)  # what 32 training samples give, selection held out
     (run / "run.json").write_text(json.dumps(info))
     with pytest.raises(AffectlabError, match=r"last\.ckpt"):
         _run(run, epochs=2, resume=True, n_train=32)
@@ -218,6 +223,7 @@ def test_cli_resume_with_planted_or_cut_checkpoint_is_one_error_line(tmp_path: P
             "--set", "trainer.progress_bar=none"]  # fmt: skip
     done = run_cli(args, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    (out / "metrics.json").unlink()  # killed before its final export: --resume reads the checkpoints
     marker = tmp_path / "pwned"
     for name, spoil in (("last.ckpt", lambda p: evil_pickle(p, marker)), ("best.ckpt", _cut)):
         backup = (out / "checkpoints" / name).read_bytes()
@@ -237,7 +243,8 @@ def test_a_moved_run_exports_its_own_best_checkpoint(tmp_path: Path) -> None:
 
     original = _run(tmp_path / "before")
     moved = Path(shutil.move(original, tmp_path / "after"))
-    _run(moved, resume=True)  # finished run: exports best.ckpt again, from the moved folder
+    (moved / "metrics.json").unlink()  # killed before its final export: resuming exports best.ckpt
+    _run(moved, resume=True)  # from the moved folder
     assert (moved / "model.safetensors").is_file() and not original.exists()
 
 

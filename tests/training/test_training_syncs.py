@@ -146,8 +146,8 @@ def _nan_at(monkeypatch, step: int) -> None:
     real = module_mod.compute_losses
     calls = {"n": 0}
 
-    def fake(outputs, batch, cfg, class_weights=None):
-        terms = real(outputs, batch, cfg, class_weights)
+    def fake(outputs, batch, cfg, *args, **kwargs):
+        terms = real(outputs, batch, cfg, *args, **kwargs)
         if outputs["expression"].requires_grad:
             if calls["n"] == step:
                 terms["loss"] = terms["loss"] * float("nan")

@@ -116,19 +116,22 @@ class EpochLog(pl.Callback):
     def __init__(self, monitor: str = "val/score", mode: str = "max") -> None:
         self.monitor, self.mode = monitor, mode
         self._start = time.perf_counter()
-        self._losses: list[float] = []
+        # summed on the device and read once an epoch: a per-step float() would make the host wait for the GPU
+        self._loss_sum: Any = 0.0
+        self._steps = 0
         self._best: float | None = None
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = time.perf_counter()
-        self._losses = []
+        self._loss_sum, self._steps = 0.0, 0
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None:
-            self._losses.append(float(loss))
+            self._loss_sum = self._loss_sum + loss.detach()
+            self._steps += 1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -140,7 +143,7 @@ class EpochLog(pl.Callback):
         best = better and value != self._best
         if best:
             self._best = value
-        loss = sum(self._losses) / len(self._losses) if self._losses else None
+        loss = float(self._loss_sum) / self._steps if self._steps else None
         log.info(
             "epoch %d/%d: train loss %s, %s %s%s, val accuracy %s, %.1f s",
             trainer.current_epoch + 1,

@@ -101,12 +101,22 @@ def build_callbacks(
         monitor=cfg.monitor,
         mode=cfg.monitor_mode,
         save_top_k=1,
-        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    # last.ckpt after every epoch, improved or not: Lightning's save_last writes it only when a top-k
+    # checkpoint was saved in the same step, so a run whose score fell would resume (and export=last
+    # would export) an older epoch. A second callback without a monitor keeps one file, replaced each epoch.
+    last_cb = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="last",
+        monitor=None,
+        save_top_k=1,
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
     interrupt_cb = InterruptCheckpoint(out / "checkpoints" / "last.ckpt", hint)
-    callbacks: list[pl.Callback] = [ckpt_cb, interrupt_cb, RngState(), LearningRateMonitor("step")]
+    callbacks: list[pl.Callback] = [ckpt_cb, last_cb, interrupt_cb, RngState(), LearningRateMonitor("step")]
     if cfg.trainer.early_stopping_patience > 0:
         callbacks.append(
             EarlyStopping(cfg.monitor, patience=cfg.trainer.early_stopping_patience, mode=cfg.monitor_mode)
