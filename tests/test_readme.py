@@ -106,12 +106,70 @@ PLAN: dict[str, Step] = {
     "affectlab train ... --pretrained /path/resnet18-f37072fd.pth": Step(
         "skip", "needs that weights file (tests/models/test_models_pretrained.py loads a local one)"
     ),
-    # Evaluation and comparison: --archs asks for ImageNet weights for EfficientNet-B1 (offline: issue 13.2)
-    "affectlab compare --data data/store --archs resnet18,mobilenet_v2,efficientnet_b1 "
-    "--config configs/default.yaml --out runs/compare-archs": Step(
-        SLOW,
-        pending="issue 13 item 2: compare's weight source per arch (ImageNet weights for EfficientNet-B1)",
+    # Other datasets: fixtures in each format
+    "affectlab synth fx/rafdb --layout rafdb --per-split 40 --size 100 --traps": Step(
+        FAST, shows=("wrote a rafdb fixture",)
     ),
+    "affectlab validate fx/rafdb --workers 0": Step(FAST, error="", shows=("bad_row", "missing_image")),
+    **{
+        f"affectlab validate fx/{name} --workers 0{extra}": Step(
+            "skip",
+            f"its fixture is made like fx/rafdb's (--layout {name} --traps); tests/data/test_format_*.py "
+            "validate every format's fixture",
+        )
+        for name, extra in (
+            ("rafdb-original", ""),
+            ("fer2013", ""),
+            ("ferplus", ""),
+            ("ferplus", " --label-mode probability"),
+            ("expw", ""),
+        )
+    },
+    # Evaluation and comparison
+    "affectlab compare --data data/store --archs resnet18,mobilenet_v2,efficientnet_b1 "
+    "--config configs/default.yaml": Step(
+        "skip", "three architectures at full size; `make demo` runs the same comparison at demo sizes"
+    ),
+    "affectlab compare --data store-48 --data store-64 --archs resnet18,mobilenet_v2 "
+    "--config configs/demo.yaml --seeds 3 --epochs 4": Step(
+        "skip", "the demo's own comparison (affectlab.demo; tests/evaluation/test_demo.py runs it small)"
+    ),
+    **{
+        command: Step(
+            "skip",
+            "a transcript on a run and fixtures made as its paragraph says; "
+            "tests/evaluation/test_cross_dataset.py scores a model on every format's fixture",
+        )
+        for command in (
+            "affectlab evaluate run --data clean/rafdb --split test --bootstrap 0 --out eval_raf",
+            "affectlab evaluate run --data clean/rafdb --split test --bootstrap 0 --out eval_raf_col "
+            "--unshared column",
+            "affectlab compare --runs run --data store,clean/rafdb,clean/fer2013@private_test,clean/ferplus,"
+            "clean/expw --out cross --quick",
+        )
+    },
+    # Video: Aff-Wild2 and face tracks
+    **{
+        command: Step(
+            "skip",
+            "minutes of video frames at the README's sizes; tests/data/test_affwild2.py, "
+            "tests/evaluation/test_video_eval.py and tests/inference/test_predict_cmd_tracking.py run this "
+            "path on small generated videos",
+        )
+        for command in (
+            "affectlab synth aw --layout affwild2 --train 16 --val 4 --frames 80 --size 64",
+            "affectlab prepare aw aw-store --size 48",
+            "affectlab train --config configs/demo.yaml --data aw-store --arch resnet18 --out runs/aw "
+            "--set trainer.max_epochs=8",
+            "affectlab evaluate runs/aw --data aw-store --split val --per-video --smooth 5 --bootstrap 0 "
+            "--out eval",
+            "python docs/examples/track_clip.py people-aw.avi aw",
+            "affectlab export runs/aw --format onnx --out aw.onnx",
+            "affectlab predict aw.onnx people-aw.avi --out people-aw.jsonl --annotate ann --smooth 5 "
+            "--summary-json people-aw-summary.json",
+            "head -c 260 people-aw.jsonl",
+        )
+    },
     # Predict
     "affectlab predict runs/r18 photos/astronaut.jpg --annotate annotated/": Step(FAST),
     "affectlab predict runs/r18 photos/ --out results.csv": Step(FAST),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -36,8 +37,10 @@ def _run_script(tmp_path: Path, body: str, timeout: float = 240) -> subprocess.C
 
 
 def test_pool_maps_in_order_on_workers() -> None:
-    with OrderedPool(_square, 2, method="spawn") as pool:
-        assert list(pool.map(list(range(50)), chunksize=4)) == [x * x for x in range(50)]
+    # a function spawned workers can import (this test module is not importable by name under pytest's
+    # importlib mode, so a function of it would make the workers fail as they start)
+    with OrderedPool(math.factorial, 2, method="spawn") as pool:
+        assert list(pool.map(list(range(50)), chunksize=4)) == [math.factorial(x) for x in range(50)]
         assert pool.fallback_reason is None
 
 

@@ -140,7 +140,10 @@ def _progress_bar(progress: bool) -> Progress:
         TextColumn("eta"),
         TimeRemainingColumn(),
     ]
-    return Progress(*columns, disable=not progress, transient=False)
+    from rich.console import Console
+
+    # stderr: stdout is the caller's (a script printing results, a pipe)
+    return Progress(*columns, console=Console(stderr=True), disable=not progress, transient=False)
 
 
 def _render_all(

@@ -155,7 +155,10 @@ def predict_split(
         k: [] for k in ("index", "expression", "valence", "arousal", *outputs)
     }
     columns = (TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar:
+    from rich.console import Console
+
+    bar_console = Console(stderr=True)  # stdout is the caller's (a script printing results, a pipe)
+    with Progress(*columns, console=bar_console, disable=not progress, transient=True) as bar:
         task = bar.add_task("evaluate", total=n)
         for start in range(0, n, batch_size):
             batch = split.get_batch(np.arange(start, min(start + batch_size, n)))
