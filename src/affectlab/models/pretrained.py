@@ -34,8 +34,9 @@ def imagenet_state_dict(arch: str, enum_name: str | None) -> dict[str, torch.Ten
         raise AffectlabError(
             f"could not fetch ImageNet weights for {arch} ({type(exc).__name__}: {exc}). Two ways out: "
             f"go online once (the file is then cached in {cache} and later runs work offline), or download "
-            f"{weights.url} elsewhere and pass pretrained=PATH (CLI: --set model.pretrained=PATH) "
-            "to the local file"
+            f"{weights.url} elsewhere and pass pretrained=PATH to the local file (CLI: --set "
+            f"model.pretrained=PATH; in a comparison of several architectures, for this one only: --set "
+            f"per_arch.{arch}.model.pretrained=PATH)"
         ) from exc
 
 
