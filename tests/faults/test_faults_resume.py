@@ -129,6 +129,24 @@ def test_broken_checkpoint_is_a_clear_error(run: Path, case: str, name: str) -> 
     assert "Traceback" not in message and len(message.splitlines()) == 1
 
 
+@pytest.mark.parametrize("case", ["planted_pickle", "truncated", "empty", "random_bytes", "not_a_checkpoint"])
+def test_weights_from_lightning_ckpt_uses_the_one_loader(run: Path, tmp_path: Path, case: str) -> None:
+    """Was: its own torch.load; a planted pickle gave a 6-line error advising weights_only=False."""
+    from affectlab.models import weights_from_lightning_ckpt
+    from affectlab.training.checkpoint_io import load_checkpoint_file
+
+    ckpt, marker, out = run / "checkpoints" / "last.ckpt", tmp_path / "pwned", tmp_path / "w.safetensors"
+    evil_pickle(ckpt, marker) if case == "planted_pickle" else BROKEN[case](ckpt)
+    with pytest.raises(AffectlabError) as info:
+        weights_from_lightning_ckpt(ckpt, out)
+    with pytest.raises(AffectlabError) as same:
+        load_checkpoint_file(ckpt)
+    message = str(info.value)
+    assert message == str(same.value) and message.startswith(f"{ckpt}: "), message
+    assert len(message.splitlines()) == 1 and "weights_only=False" not in message
+    assert not marker.exists() and not out.exists()
+
+
 def test_resume_without_run_json_checks_the_checkpoint(run: Path) -> None:
     (run / "run.json").unlink()
     with pytest.raises(AffectlabError, match=r"dataset sizes was .*last\.ckpt"):

@@ -94,7 +94,7 @@ def open_model(path: str | Path) -> ModelArtifact:
         raise AffectlabError(
             f"{file}: {what} (a {kind} file, whatever its name), which can run code when loaded, so "
             "affectlab does not open it for inference; use the run folder or its model.safetensors, or "
-            "convert a trusted checkpoint of your own with "
-            "affectlab.models.weights_from_lightning_ckpt(CKPT, OUT)"
+            "convert a Lightning checkpoint with affectlab.models.weights_from_lightning_ckpt(CKPT, OUT), "
+            "which reads only tensors and plain data (weights_only=True) and refuses anything else"
         )
     raise AffectlabError(f"{file}: not a model file affectlab knows (expected .safetensors or .onnx content)")

@@ -171,8 +171,9 @@ def require_safetensors(path: str | Path) -> None:
         raise AffectlabError(
             f"{path}: this is a pickle/torch checkpoint (its content is a {kind} file, whatever its name), "
             "which can run code when loaded; affectlab loads only .safetensors weights for inference. For a "
-            "training run of your own, use its model.safetensors, or convert your own trusted Lightning "
-            "checkpoint with affectlab.models.weights_from_lightning_ckpt(CKPT, OUT)"
+            "training run, use its model.safetensors, or convert a Lightning checkpoint with "
+            "affectlab.models.weights_from_lightning_ckpt(CKPT, OUT), which reads only tensors and plain "
+            "data (weights_only=True) and refuses anything else"
         )
     raise AffectlabError(f"{path}: not a safetensors weights file (unrecognised content)")
 

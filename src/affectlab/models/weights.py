@@ -184,18 +184,16 @@ def _info_from_hparams(hparams: Mapping[str, Any], ckpt_path: str | Path) -> Mod
 def weights_from_lightning_ckpt(
     ckpt_path: str | Path, out_path: str | Path, info: ModelInfo | None = None, prefix: str = "model."
 ) -> Path:
-    """Convert a trusted Lightning checkpoint of your own into a .safetensors weights file.
+    """Convert a Lightning checkpoint into a .safetensors weights file.
 
-    Uses torch.load(weights_only=True), which restricts but does not sandbox unpickling: only for your own
-    files. Without `info`, arch, class names and preprocessing come from the checkpoint's hyper_parameters
-    (the input size, when the config left it to the data, from the run folder's model.safetensors).
+    The checkpoint is read by training.checkpoint_io.load_checkpoint_file (``weights_only=True``: tensors
+    and plain data, never code; a crafted pickle, a cut or a foreign file is one error naming it). Without
+    `info`, arch, class names and preprocessing come from the checkpoint's hyper_parameters (the input size,
+    when the config left it to the data, from the run folder's model.safetensors).
     """
-    try:
-        ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise AffectlabError(f"{ckpt_path}: not a loadable Lightning checkpoint ({exc})") from exc
-    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
-        raise AffectlabError(f"{ckpt_path}: no 'state_dict' in this checkpoint; is it a Lightning .ckpt?")
+    from affectlab.training.checkpoint_io import load_checkpoint_file  # imports Lightning: only when used
+
+    ckpt = load_checkpoint_file(ckpt_path)
     if info is None:
         info = _info_from_hparams(ckpt.get("hyper_parameters") or {}, ckpt_path)
     state = {

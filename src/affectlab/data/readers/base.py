@@ -419,10 +419,10 @@ def _not_utf8(row: dict[str, str]) -> str | None:
     return None
 
 
-def iter_rows(
+def iter_all_rows(
     reader: csv.DictReader[str], csv_path: Path, problems: Problems
-) -> Iterator[tuple[str, dict[str, str]]]:
-    """Yield (``file.csv:LINE``, row) for each well-formed row; short, long and non-UTF-8 rows are counted."""
+) -> Iterator[tuple[str, dict[str, str] | None]]:
+    """Yield (``file.csv:LINE``, row) for every data row; a short, long or non-UTF-8 row is counted: None."""
     columns = len(reader.fieldnames or ())
     rows = iter(reader)
     while True:
@@ -454,4 +454,15 @@ def iter_rows(
         elif (bad := _not_utf8(row)) is not None:
             problems.reject("bad_encoding", where, f"not valid UTF-8 ({bad}); save the list as UTF-8")
         else:
+            yield where, row
+            continue
+        yield where, None
+
+
+def iter_rows(
+    reader: csv.DictReader[str], csv_path: Path, problems: Problems
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield (``file.csv:LINE``, row) for each well-formed row; short, long and non-UTF-8 rows are counted."""
+    for where, row in iter_all_rows(reader, csv_path, problems):
+        if row is not None:
             yield where, row

@@ -24,6 +24,7 @@ from affectlab.data.readers.base import (
     Rejected,
     build_record,
 )
+from affectlab.data.readers.paths import refuse_outside_root
 from affectlab.errors import AffectlabError
 from affectlab.taxonomy import load_taxonomy
 
@@ -85,6 +86,8 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
             name, face_id, box, code = parse_line(line)
         except Rejected as exc:
             problems.reject(exc.reason, where, exc.detail)
+            continue
+        if refuse_outside_root(problems, where, name, IMAGES_DIR.as_posix(), "abc.jpg"):
             continue
         split, source_id = split_of(name), f"{name}#{face_id}"
         if not guard.accept(problems, split, source_id, where):

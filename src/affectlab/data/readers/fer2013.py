@@ -8,7 +8,6 @@ Codes: ``affectlab/data/taxonomies/fer2013.yaml``. Ids are the 0-based data row 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from affectlab.data.readers.base import (
     Problems,
     Record,
     build_record,
-    require_columns,
+    iter_all_rows,
+    open_csv,
 )
 from affectlab.errors import AffectlabError
 from affectlab.preprocessing.decode import ImageProblem, parse_pixel_string
@@ -53,11 +53,10 @@ def _has_fer_header(path: Path) -> bool:
     if path.suffix.lower() != ".csv":
         return False
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError):
+        with open_csv(path, COLUMNS):
+            return True
+    except AffectlabError:  # unreadable, or not FER2013's columns
         return False
-    return all(c in header for c in COLUMNS)
 
 
 def matches(root: Path) -> bool:
@@ -65,17 +64,11 @@ def matches(root: Path) -> bool:
     return csv_path(root) is not None
 
 
-def iter_rows(path: Path) -> Iterator[tuple[int, int, dict[str, str]]]:
-    """Yield (0-based data row, CSV line number, row) of a FER2013-style CSV, checking its columns."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise AffectlabError(f"{path}: cannot read ({exc})") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        require_columns(reader.fieldnames, COLUMNS, str(path))
-        for index, row in enumerate(reader):
-            yield index, reader.line_num, row
+def iter_rows(path: Path, problems: Problems) -> Iterator[tuple[int, str, dict[str, str] | None]]:
+    """Yield (0-based data row, ``file.csv:LINE``, row or None once counted as bad) of a FER2013-style CSV."""
+    with open_csv(path, COLUMNS) as reader:
+        for index, (where, row) in enumerate(iter_all_rows(reader, path, problems)):
+            yield index, where, row
 
 
 def split_of(usage: str | None) -> str | None:
@@ -104,8 +97,9 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
     policy = policy.with_taxonomy(load_taxonomy(TAXONOMY))
     out: dict[str, list[Record]] = {}
     guard = DuplicateGuard()
-    for index, line, row in iter_rows(path):
-        where = f"{path}:{line}"
+    for index, where, row in iter_rows(path, problems):
+        if row is None:
+            continue
         face = parse_face(row, where, problems)
         if face is None:
             continue

@@ -17,7 +17,6 @@ In every mode a face whose winning column is ``NF`` (not a face; all-``NF`` rows
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,8 @@ from affectlab.data.readers.base import (
     Record,
     Rejected,
     build_record,
-    require_columns,
+    iter_all_rows,
+    open_csv,
 )
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES
@@ -96,29 +96,28 @@ def _votes(row: dict[str, Any], columns: list[str]) -> list[int]:
 
 
 def _paired_rows(
-    root: Path, columns: list[str]
-) -> Iterator[tuple[int, int, dict[str, str], int, dict[str, str]]]:
-    """Yield (data row, FER+ line, FER+ row, FER2013 line, FER2013 row); the files must have the same rows."""
+    root: Path, columns: list[str], problems: Problems
+) -> Iterator[tuple[int, str, dict[str, str], str, dict[str, str]]]:
+    """Yield (data row, FER+ line, FER+ row, FER2013 line, FER2013 row); the files must have the same rows.
+
+    A row that is bad in either file (counted there, with its line) pairs with nothing and is skipped.
+    """
     path = root / CSV_NAME
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise AffectlabError(f"{path}: cannot read ({exc})") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        require_columns(reader.fieldnames, ["Usage", *columns], str(path))
+    with open_csv(path, ["Usage", *columns]) as reader:
         order = [c for c in (reader.fieldnames or []) if c in columns]
         if order != columns:
             raise AffectlabError(f"{path}: vote columns are in the order {order}, expected {columns}")
-        pixels = fer2013.iter_rows(root / fer2013.CSV_NAME)
-        for index, row in enumerate(reader):
+        pixels = fer2013.iter_rows(root / fer2013.CSV_NAME, problems)
+        for index, (where, row) in enumerate(iter_all_rows(reader, path, problems)):
             pixel_row = next(pixels, None)
             if pixel_row is None:
                 raise AffectlabError(
                     f"{path} has more rows than {fer2013.CSV_NAME} (row {index + 1} has no pixels); FER+ "
                     "rows pair with FER2013 rows by order, so the two files must come from the same release"
                 )
-            yield index, reader.line_num, row, pixel_row[1], pixel_row[2]
+            _, pixel_where, pixels_of_row = pixel_row
+            if row is not None and pixels_of_row is not None:
+                yield index, where, row, pixel_where, pixels_of_row
         if next(pixels, None) is not None:
             raise AffectlabError(f"{fer2013.CSV_NAME} has more rows than {path}; they must pair row by row")
 
@@ -132,8 +131,7 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
     names = AFFECTNET_CLASSES[: policy.num_classes]
     out: dict[str, list[Record]] = {}
     guard = DuplicateGuard()
-    for index, line, row, pixel_line, pixel_row in _paired_rows(root, columns):
-        where = f"{root / CSV_NAME}:{line}"
+    for index, where, row, pixel_where, pixel_row in _paired_rows(root, columns, problems):
         if (row.get("Usage") or "").strip() != (pixel_row.get("Usage") or "").strip():
             problems.reject("bad_row", where, f"Usage {row.get('Usage')!r} differs from fer2013.csv's row")
             continue
@@ -146,7 +144,7 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
         except Rejected as exc:
             problems.reject(exc.reason, where, exc.detail)
             continue
-        face = fer2013.parse_face(pixel_row, f"{root / fer2013.CSV_NAME}:{pixel_line}", problems)
+        face = fer2013.parse_face(pixel_row, pixel_where, problems)
         if face is None:
             continue
         split, pixels = face

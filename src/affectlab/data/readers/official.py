@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 from affectlab.data.readers.base import (
     DuplicateGuard,
@@ -15,6 +15,7 @@ from affectlab.data.readers.base import (
     iter_rows,
     open_csv,
 )
+from affectlab.data.readers.paths import refuse_outside_root
 
 LISTS_DIR = "Manually_Annotated_file_lists"
 IMAGES_DIR = "Manually_Annotated_Images"
@@ -49,19 +50,6 @@ def _box(row: dict[str, str]) -> tuple[float, float, float, float]:
     return x, y, w, h
 
 
-def _inside_root(rel: str) -> bool:
-    """True for a relative path that stays inside the image folder (lexically: no '..' above it)."""
-    path = PurePosixPath(rel.replace("\\", "/"))
-    if path.is_absolute() or PureWindowsPath(rel).drive:
-        return False
-    depth = 0
-    for part in path.parts:
-        depth += -1 if part == ".." else 0 if part == "." else 1
-        if depth < 0:
-            return False
-    return depth > 0
-
-
 def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[Record]]:
     """Read both CSV lists into records, counting problems."""
     out: dict[str, list[Record]] = {}
@@ -78,13 +66,7 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
                 if not rel:
                     problems.reject("bad_row", where, "empty subDirectory_filePath; expected an image path")
                     continue
-                if not _inside_root(rel):
-                    problems.reject(
-                        "path_outside_root",
-                        where,
-                        f"image path {rel!r} leads outside {IMAGES_DIR}/; expected a path relative to it "
-                        "(such as 1/abc.jpg), never absolute or with '..'",
-                    )
+                if refuse_outside_root(problems, where, rel, IMAGES_DIR, "1/abc.jpg"):
                     continue
                 if not guard.accept(problems, split, rel, where):
                     continue

@@ -20,6 +20,7 @@ from affectlab.data.readers.base import (
     Rejected,
     build_record,
 )
+from affectlab.data.readers.paths import refuse_outside_root
 from affectlab.errors import AffectlabError
 from affectlab.taxonomy import load_taxonomy
 
@@ -116,6 +117,8 @@ def read(root: Path, policy: LabelPolicy, problems: Problems) -> dict[str, list[
                     "bad_row", f"expected 'NAME CODE' (e.g. 'train_00001.jpg 5'), got {line.strip()!r}"
                 )
             name, code = parts
+            if refuse_outside_root(problems, where, name, "Image/original", "train_00001.jpg"):
+                continue
             split = _split_of(name)
             path = image_path(base, name, aligned)
             if not guard.accept(problems, split, name, where):
