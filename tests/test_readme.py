@@ -148,6 +148,19 @@ PLAN: dict[str, Step] = {
             "clean/expw --out cross --quick",
         )
     },
+    # Calibration: a transcript of a 4-epoch run
+    **{
+        command: Step(
+            "skip",
+            "a transcript on a 4-epoch run (its paragraph says how it was made); "
+            "tests/training/test_protocol.py::test_calibrate_fits_on_the_runs_own_selection_split and "
+            "tests/evaluation/test_calibrate.py run calibrate and evaluate on small runs",
+        )
+        for command in (
+            "affectlab calibrate run --data store --split selection --coverage 0.9 --bootstrap 200",
+            "affectlab evaluate run --data store --split val --bootstrap 200 --out eval --threads 1",
+        )
+    },
     # Video: Aff-Wild2 and face tracks
     **{
         command: Step(

@@ -100,6 +100,20 @@ def test_last_epoch_export(store: Path, tmp_path: Path) -> None:
     assert metrics["protocol"]["selected_on"] == "none (last epoch exported)"
 
 
+def test_calibrate_fits_on_the_runs_own_selection_split(store: Path, tmp_path: Path) -> None:
+    """`affectlab calibrate RUN --data STORE --split selection`: the held-out samples of selection.json, no
+    others (the path docs/calibration.md recommends), and the reported split stays apart."""
+    from affectlab.evaluation.calibrate import calibrate
+
+    run = train(_cfg(tmp_path / "run", store, trainer={"max_epochs": 1, "accelerator": "cpu"}))
+    held_out = json.loads((run / "selection.json").read_text())["num_samples"]
+    result = calibrate(run, store, "selection", n_boot=0, device="cpu")
+    fitted = result.calibration.fitted_on
+    assert fitted["split"] == "selection" and fitted["n"] == held_out
+    assert fitted["report_split"] == "val" and not fitted["forced"]
+    assert result.record["fit"]["n"] == held_out
+
+
 def test_export_best_needs_a_selection_split() -> None:
     from affectlab.errors import AffectlabError
 
