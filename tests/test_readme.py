@@ -58,7 +58,9 @@ FAST, SLOW = "fast", "slow"
 PLAN: dict[str, Step] = {
     # The first hour
     "python docs/examples/sample_media.py .": Step(FAST),
-    "affectlab synth data/raw --train 6000 --val 800 --size 96": Step(FAST, shows=("train: 6000",)),
+    "affectlab synth data/raw --train 3000 --val 600 --size 96": Step(
+        FAST, shows=("train: ", " images (neutral ")
+    ),
     "affectlab validate data/raw": Step(FAST, shows=("samples per class",)),
     "affectlab prepare data/raw data/store --size 48": Step(FAST, shows=("store written to",)),
     "affectlab train --config configs/default.yaml --data data/store --arch resnet18 --out runs/r18 "
@@ -80,6 +82,12 @@ PLAN: dict[str, Step] = {
     "--epochs 6": Step(SLOW),
     "affectlab compare --data data/store --runs runs/r18,runs/mnv2 --out runs/compare": Step(SLOW),
     "affectlab serve runs/r18 --port 8000": Step(SLOW),
+    "curl -s http://127.0.0.1:8000/v1/health": Step(
+        "skip", "asks step 7's server; the slow test starts it and reads /v1/health (_serve_once)"
+    ),
+    "curl -s -F file=@photos/astronaut.jpg http://127.0.0.1:8000/v1/predict | head -c 400": Step(
+        "skip", "asks step 7's server; tests/serve/test_serve_api.py checks /v1/predict"
+    ),
     # Python API: the block itself (see test_python_block_runs_as_a_script)
     # Data / same pixels
     "affectlab evaluate runs/r18 --data data/store --split val --bootstrap 0 --out runs/r18/eval-val": Step(
