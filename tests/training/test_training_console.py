@@ -105,3 +105,27 @@ def test_cli_train_prints_the_table(logged_run, monkeypatch: pytest.MonkeyPatch)
     for label in ("expression accuracy", "expression macro-F1", "valence RMSE", "arousal CCC", "best epoch"):
         assert label in result.stdout
     assert str(run.resolve()) in result.stdout
+
+
+def test_epoch_line_names_the_split_it_scored(caplog: pytest.LogCaptureFixture) -> None:
+    """Per-epoch scores come from the selection split when one is held out: the line must not say val."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from affectlab.training.console import EpochLog
+
+    trainer = SimpleNamespace(
+        is_global_zero=True,
+        current_epoch=0,
+        max_epochs=2,
+        callback_metrics={"val/score": torch.tensor(0.5), "val/expression_accuracy": torch.tensor(0.25)},
+    )
+    for split in ("selection", "val"):
+        log = EpochLog(split=split)
+        log.on_train_epoch_start(trainer, None)  # type: ignore[arg-type]
+        log.on_train_batch_end(trainer, None, {"loss": torch.tensor(2.0)}, None, 0)  # type: ignore[arg-type]
+        with caplog.at_level("INFO", logger="affectlab.training.console"):
+            log.on_train_epoch_end(trainer, None)  # type: ignore[arg-type]
+        assert f"{split} accuracy 0.2500" in caplog.text and "train loss 2.0000" in caplog.text
+        caplog.clear()

@@ -113,8 +113,9 @@ def _fmt(value: Any) -> str:
 class EpochLog(pl.Callback):
     """One log line per finished epoch (loss, validation score, accuracy, time): the bar for log files."""
 
-    def __init__(self, monitor: str = "val/score", mode: str = "max") -> None:
-        self.monitor, self.mode = monitor, mode
+    def __init__(self, monitor: str = "val/score", mode: str = "max", split: str = "val") -> None:
+        # `split`: the split scored each epoch (the held-out selection split, unless selection is off)
+        self.monitor, self.mode, self.split = monitor, mode, split
         self._start = time.perf_counter()
         # summed on the device and read once an epoch: a per-step float() would make the host wait for the GPU
         self._loss_sum: Any = 0.0
@@ -145,13 +146,14 @@ class EpochLog(pl.Callback):
             self._best = value
         loss = float(self._loss_sum) / self._steps if self._steps else None
         log.info(
-            "epoch %d/%d: train loss %s, %s %s%s, val accuracy %s, %.1f s",
+            "epoch %d/%d: train loss %s, %s %s%s, %s accuracy %s, %.1f s",
             trainer.current_epoch + 1,
             trainer.max_epochs,
             _fmt(loss),
             self.monitor,
             _fmt(score),
             " (best so far)" if best else "",
+            self.split,
             _fmt(m.get("val/expression_accuracy")),
             time.perf_counter() - self._start,
         )

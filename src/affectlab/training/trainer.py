@@ -122,7 +122,8 @@ def build_callbacks(
             EarlyStopping(cfg.monitor, patience=cfg.trainer.early_stopping_patience, mode=cfg.monitor_mode)
         )
     bar = progress_bar(cfg.trainer.progress_bar)
-    callbacks.append(bar if bar is not None else EpochLog(cfg.monitor, cfg.monitor_mode))
+    scored = "selection" if cfg.selection.split == "holdout" else cfg.data.val_split
+    callbacks.append(bar if bar is not None else EpochLog(cfg.monitor, cfg.monitor_mode, scored))
     return callbacks, ckpt_cb, interrupt_cb
 
 
