@@ -69,3 +69,9 @@ def test_version() -> None:
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"affectlab {__version__}"
+
+
+def test_top_level_help_shows_its_flags_as_typed() -> None:
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "--version" in result.output and "<bool>" not in result.output, result.output

@@ -7,10 +7,12 @@ import sys
 
 import typer
 
+from affectlab.cli.help import Group
 from affectlab.errors import AffectlabError
 
 app = typer.Typer(
     name="affectlab",
+    cls=Group,
     help="Train, compare and run multi-task facial affect models (expression, valence, arousal).",
     no_args_is_help=True,
     add_completion=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 
 def _list_type(param: Any) -> Any:
@@ -53,6 +53,16 @@ class Command(TyperCommand):
                 piece = base if param.required else f"[{base}]"
                 pieces.append(piece + ("..." if param.nargs != 1 else ""))
         return pieces
+
+
+class Group(TyperGroup):
+    """The top-level `affectlab --help`: its own flags (--version, --help) shown as typed, too."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            _tidy(param)
+        return params
 
 
 def use_for_all(app: typer.Typer) -> None:
