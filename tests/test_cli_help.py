@@ -75,3 +75,13 @@ def test_top_level_help_shows_its_flags_as_typed() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "--version" in result.output and "<bool>" not in result.output, result.output
+
+
+def test_compare_passes_trains_switches_as_config_values() -> None:
+    """compare takes train's --threads, --compile, --gpu-resident, mapped as train maps them (true, false)."""
+    from affectlab.cli.train_options import flag_overrides
+
+    sets = flag_overrides(threads=1, compile_model=False, gpu_resident=True, epochs=None)
+    assert sets == ["speed.threads=1", "model.compile=false", "data.gpu_resident=true"]
+    compare_flags = {p.name for p in COMMAND.commands["compare"].params}  # type: ignore[attr-defined]
+    assert {"threads", "compile_model", "gpu_resident"} <= compare_flags

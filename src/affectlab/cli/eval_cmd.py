@@ -104,6 +104,9 @@ def compare_command(
     precision: T.PrecisionOpt = None,
     seed: T.SeedOpt = None,
     seeds: T.SeedsOpt = 1,
+    threads: T.ThreadsOpt = None,
+    compile_model: T.CompileOpt = None,
+    gpu_resident: T.ResidentOpt = None,
     n_boot: Annotated[
         int | None, typer.Option("--bootstrap", help="bootstrap resamples (default 1000; --quick 200)")
     ] = None,
@@ -131,6 +134,9 @@ def compare_command(
         devices=devices,
         strategy=strategy,
         precision=precision,
+        threads=threads,
+        compile_model=compile_model,
+        gpu_resident=gpu_resident,
     )
     path = compare(
         data if len(data) > 1 else data[0],

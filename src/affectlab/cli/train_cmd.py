@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from affectlab.cli.train_options import CompileOpt, ResidentOpt, ThreadsOpt
 from affectlab.errors import AffectlabError
 
 ConfigOpt = Annotated[
@@ -24,17 +25,7 @@ AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help="auto,
 DevicesOpt = Annotated[str | None, typer.Option("--devices", help="number of devices, or auto")]
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="auto, ddp, ...")]
 PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="auto, 32-true, bf16-mixed, ...")]
-CompileOpt = Annotated[
-    bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model (default: config)")
-]
-ResidentOpt = Annotated[
-    bool | None,
-    typer.Option("--gpu-resident/--no-gpu-resident", help="hold the data on the device (default: config)"),
-]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
-ThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", help="speed.threads: torch CPU threads (default: physical cores)")
-]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run in --out from last.ckpt")]
 SetOpt = Annotated[
     list[str] | None,

@@ -20,6 +20,16 @@ StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="auto, ddp, 
 PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="auto, 32-true, bf16-mixed, ...")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed (the first one with --seeds)")]
 SeedsOpt = Annotated[int, typer.Option("--seeds", help="train N times with seeds seed, seed+1, ...")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="speed.threads: torch CPU threads (default: physical cores)")
+]
+CompileOpt = Annotated[
+    bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model (default: config)")
+]
+ResidentOpt = Annotated[
+    bool | None,
+    typer.Option("--gpu-resident/--no-gpu-resident", help="hold the data on the device (default: config)"),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY=VALUE", help="any config value: --set optim.lr=3e-4 (repeatable)"),
@@ -36,9 +46,17 @@ FLAG_KEYS = {
     "strategy": "trainer.strategy",
     "precision": "trainer.precision",
     "seed": "seed",
+    "threads": "speed.threads",
+    "compile_model": "model.compile",
+    "gpu_resident": "data.gpu_resident",
 }
 
 
 def flag_overrides(**values: Any) -> list[str]:
     """`key=value` overrides for the training flags that were given (None: not given)."""
-    return [f"{FLAG_KEYS[name]}={v}" for name, v in values.items() if v is not None]
+    # a --x/--no-x switch is a bool: written as the config's true/false
+    return [
+        f"{FLAG_KEYS[name]}={str(v).lower() if isinstance(v, bool) else v}"
+        for name, v in values.items()
+        if v is not None
+    ]
