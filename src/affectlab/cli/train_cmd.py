@@ -8,29 +8,29 @@ from typing import Annotated
 
 import typer
 
-from affectlab.cli.train_options import CompileOpt, ResidentOpt, ThreadsOpt
+from affectlab.cli.train_options import (
+    AcceleratorOpt,
+    BatchOpt,
+    CompileOpt,
+    ConfigOpt,
+    DevicesOpt,
+    EpochsOpt,
+    PrecisionOpt,
+    PretrainedOpt,
+    ResidentOpt,
+    SetOpt,
+    SizeOpt,
+    StrategyOpt,
+    ThreadsOpt,
+    flag_overrides,
+)
 from affectlab.errors import AffectlabError
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML recipe, e.g. configs/default.yaml")
-]
 DataOpt = Annotated[str | None, typer.Option("--data", help="prepared store or raw dataset layout")]
 ArchOpt = Annotated[str | None, typer.Option("--arch", help="resnet18, mobilenet_v2, efficientnet_b1")]
 OutOpt = Annotated[str | None, typer.Option("--out", help="run folder")]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="trainer.max_epochs")]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="data.batch_size")]
-SizeOpt = Annotated[int | None, typer.Option("--size", help="data.size (image side in pixels)")]
-PretrainedOpt = Annotated[str | None, typer.Option("--pretrained", help="imagenet or a weights file")]
-AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help="auto, cpu, gpu")]
-DevicesOpt = Annotated[str | None, typer.Option("--devices", help="number of devices, or auto")]
-StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="auto, ddp, ...")]
-PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="auto, 32-true, bf16-mixed, ...")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run in --out from last.ckpt")]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", metavar="KEY=VALUE", help="any config value: --set optim.lr=3e-4 (repeatable)"),
-]
 SeedsOpt = Annotated[
     int, typer.Option("--seeds", help="train N times with seeds seed, seed+1, ... (OUT/seed-K)")
 ]
@@ -72,25 +72,22 @@ def train_command(
     """Train a multi-task model (expression + valence + arousal) and write a run folder."""
     from affectlab.training import train
 
-    flags = {
-        "data.path": data,
-        "model.arch": arch,
-        "out": out,
-        "trainer.max_epochs": epochs,
-        "data.batch_size": batch_size,
-        "data.size": size,
-        "model.pretrained": pretrained,
-        "trainer.accelerator": accelerator,
-        "trainer.devices": devices,
-        "trainer.strategy": strategy,
-        "trainer.precision": precision,
-        "seed": seed,
-        "speed.threads": threads,
-        "model.compile": None if compile_model is None else str(compile_model).lower(),
-        "data.gpu_resident": None if gpu_resident is None else str(gpu_resident).lower(),
-        "resume": "true" if resume else None,
-    }
-    sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    own = {"data.path": data, "model.arch": arch, "out": out, "resume": "true" if resume else None}
+    sets = [f"{k}={v}" for k, v in own.items() if v is not None]
+    sets += flag_overrides(
+        epochs=epochs,
+        batch_size=batch_size,
+        size=size,
+        pretrained=pretrained,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        seed=seed,
+        threads=threads,
+        compile_model=compile_model,
+        gpu_resident=gpu_resident,
+    )
     if resume:
         config = _resume_config(config, out)
     if seeds > 1:
