@@ -200,7 +200,10 @@ PLAN: dict[str, Step] = {
     "affectlab serve model.onnx --host 0.0.0.0 --port 8080": Step(
         "skip", "the same command as step 7 on the ONNX file, on all interfaces"
     ),
-    "make demo": Step("skip", "the demo at full size: `affectlab demo` (about 11 minutes here)"),
+    "make demo": Step("skip", "the demo at full size (tests/evaluation/test_demo.py runs it small)"),
+    "affectlab demo --out /tmp/demo-run": Step(
+        "skip", "the demo at full size (tests/evaluation/test_demo.py runs it small)"
+    ),
     "make test": Step("skip", "this suite"),
     "make slow": Step("skip", "runs this file's slow test among others"),
     "make faults": Step("skip", "the fault suite (tests/faults)"),
