@@ -153,3 +153,21 @@ def make_info(arch: str, size: int = 32, names: Any = None) -> ModelInfo:
     return ModelInfo(
         arch=arch, class_names=names, preprocess=Preprocess(size=size, crop_margin=0.0), metadata={}
     )
+
+
+def nan_loss_at(monkeypatch: Any, step: int) -> None:
+    """Make the `step`-th training loss (0-based, training batches only) NaN, the rest unchanged."""
+    import affectlab.training.module as module_mod
+
+    real = module_mod.compute_losses
+    calls = {"n": 0}
+
+    def fake(outputs: Any, batch: Any, cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        terms = real(outputs, batch, cfg, *args, **kwargs)
+        if outputs["expression"].requires_grad:
+            if calls["n"] == step:
+                terms["loss"] = terms["loss"] * float("nan")
+            calls["n"] += 1
+        return terms
+
+    monkeypatch.setattr(module_mod, "compute_losses", fake)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import affectlab.training.module as module_mod
 from affectlab.errors import AffectlabError
 from affectlab.training import TrainingInterrupted, train
 from affectlab.training.module import AffectModule
+from helpers.doubles import nan_loss_at
 
 
 def _run(make_config, split_factory, tiny_model, out: Path, overrides=None, n_train=64, n_val=32, **cfg):
@@ -118,25 +118,10 @@ def test_resume_refuses_other_arch_or_data(tmp_path, make_config, split_factory,
         _run(make_config, split_factory, tiny_model, tmp_path / "none", ["resume=true"])
 
 
-def _nan_at(monkeypatch, step: int) -> None:
-    real = module_mod.compute_losses
-    calls = {"n": 0}
-
-    def fake(outputs, batch, cfg, *args, **kwargs):
-        terms = real(outputs, batch, cfg, *args, **kwargs)
-        if outputs["expression"].requires_grad:
-            if calls["n"] == step:
-                terms["loss"] = terms["loss"] * float("nan")
-            calls["n"] += 1
-        return terms
-
-    monkeypatch.setattr(module_mod, "compute_losses", fake)
-
-
 def test_nan_loss_stops_with_step_and_checkpoint(
     tmp_path, monkeypatch, make_config, split_factory, tiny_model
 ) -> None:
-    _nan_at(monkeypatch, 5)
+    nan_loss_at(monkeypatch, 5)
     out = tmp_path / "nan"
     with pytest.raises(
         AffectlabError, match=r"global step 5 \(epoch 1, batch 1\).*last good checkpoint: .*last\.ckpt"
@@ -146,7 +131,7 @@ def test_nan_loss_stops_with_step_and_checkpoint(
 
 
 def test_nan_loss_skip_policy_counts(tmp_path, monkeypatch, make_config, split_factory, tiny_model) -> None:
-    _nan_at(monkeypatch, 2)
+    nan_loss_at(monkeypatch, 2)
     out = _run(make_config, split_factory, tiny_model, tmp_path / "skip", ["nan_policy=skip"])
     m = _metrics(out)
     assert m["skipped_steps"] == 1 and m["global_step"] == 8  # Lightning counts the skipped step

@@ -21,6 +21,7 @@ import affectlab.training.module as module_mod
 import affectlab.training.trainer as trainer_mod
 from affectlab.errors import AffectlabError
 from affectlab.training import train
+from helpers.doubles import nan_loss_at
 
 #: Calls that make the host wait for the device (or copy host data to it) when the tensor is on a GPU.
 SYNCS = {
@@ -142,25 +143,10 @@ def test_cpu_default_reads_the_loss_each_step(
     assert speed["fill_uninitialized_memory"] is False
 
 
-def _nan_at(monkeypatch, step: int) -> None:
-    real = module_mod.compute_losses
-    calls = {"n": 0}
-
-    def fake(outputs, batch, cfg, *args, **kwargs):
-        terms = real(outputs, batch, cfg, *args, **kwargs)
-        if outputs["expression"].requires_grad:
-            if calls["n"] == step:
-                terms["loss"] = terms["loss"] * float("nan")
-            calls["n"] += 1
-        return terms
-
-    monkeypatch.setattr(module_mod, "compute_losses", fake)
-
-
 def test_deferred_check_names_the_first_bad_step_and_saves_no_checkpoint_after_it(
     tmp_path, monkeypatch, make_config, split_factory, tiny_model
 ) -> None:
-    _nan_at(monkeypatch, 5)  # 4 steps an epoch: epoch 1, batch 1; flags read at steps 2, 3 (epoch end), 6
+    nan_loss_at(monkeypatch, 5)  # 4 steps an epoch: epoch 1, batch 1; flags read at steps 2, 3 (epoch end), 6
     out = tmp_path / "nan"
     config = make_config(out)
     torch.manual_seed(0)
