@@ -103,13 +103,49 @@ def test_frame_without_faces() -> None:
 
 def test_scans_every_k_frames_and_windows_between() -> None:
     det = BlobDetector()
-    tracker = FaceTracker(det, TrackOptions(detect_every=5, scene_change=None))
+    tracker = FaceTracker(det, TrackOptions(detect_every=5, follow_every=1, scene_change=None))
     frames = [[(200 + 2 * i, 180, 60), (450, 180 + i, 60)] for i in range(20)]
     out = run(tracker, frames)
     assert all(len(o) == 2 for o in out)
     assert tracker.scans == 4  # frames 0, 5, 10, 15
     full = [c for c in det.calls if max(c) > 200]
     assert len(full) == tracker.scans and tracker.windows == 2 * 20  # a window per face and frame
+
+
+def _truth(square: tuple[float, float, float]) -> tuple[float, float, float, float]:
+    cx, cy, side = square
+    return (cx - side / 2, cy - side / 2, side, side)
+
+
+def test_steady_faces_are_carried_between_windows() -> None:
+    frames = [[(200 + 3 * i, 180, 60), (450, 180 + 2 * i, 60)] for i in range(20)]
+    looked = {}
+    for follow in (1, 3):
+        tracker = FaceTracker(
+            BlobDetector(), TrackOptions(detect_every=5, follow_every=follow, scene_change=None)
+        )
+        out = run(tracker, frames)
+        looked[follow] = tracker.windows
+        # carried boxes stay on the moving faces: within a pixel or two of the truth
+        assert all(
+            min(iou(o[t], _truth(sq)) for t, sq in zip((1, 2), f, strict=True)) > 0.9
+            for o, f in zip(out, frames, strict=True)
+        )
+    # each face is looked for on frames 1, 4, 7, ... after a scan rather than on every frame
+    assert looked[3] < 0.6 * looked[1]
+
+
+def test_faces_near_each_other_are_looked_for_on_every_frame() -> None:
+    # the two windows overlap (faces 80 px apart, windows 2 x 60 px wide): nothing is carried
+    frames = [[(200 + i, 180, 60), (280 + i, 180, 60)] for i in range(12)]
+    counts = []
+    for follow in (1, 3):
+        tracker = FaceTracker(
+            BlobDetector(), TrackOptions(detect_every=50, follow_every=follow, scene_change=None)
+        )
+        run(tracker, frames)
+        counts.append(tracker.windows)
+    assert counts[0] == counts[1] == 2 * 12
 
 
 def test_detector_input_side_follows_the_face_sizes() -> None:
@@ -133,6 +169,8 @@ def test_new_face_is_found_at_once_by_the_change_check() -> None:
 def test_options_are_checked() -> None:
     with pytest.raises(AffectlabError, match="detect_every"):
         TrackOptions(detect_every=0)
+    with pytest.raises(AffectlabError, match="follow_every"):
+        TrackOptions(follow_every=0)
     with pytest.raises(AffectlabError, match="scene_change"):
         TrackOptions(scene_change=0)
 

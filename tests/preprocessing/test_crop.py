@@ -35,6 +35,24 @@ def test_crop_inside_the_image_is_the_resized_region() -> None:
     assert np.array_equal(crop, expected)
 
 
+def test_only_the_square_is_copied_and_the_pixels_are_those_of_the_whole_frame() -> None:
+    """crop_faces copies only the part of the frame a square covers; a reference crops the whole frame
+    with Pillow (black outside it) and must give the same bytes, inside, across and past every border."""
+    from affectlab.preprocessing import crop_faces
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    whole = Image.fromarray(img)
+    boxes = [(10, 10, 30, 30), (-25, 40, 50, 60), (140, -10, 40, 40), (-50, -50, 300, 200), (150, 80, 9, 9)]
+    boxes += [tuple(rng.uniform(-60, 180, 2)) + tuple(rng.uniform(4, 120, 2)) for _ in range(40)]
+    for margin in (0.0, 0.25):
+        crops = crop_faces(img, [(b, None) for b in boxes], 24, margin)
+        for box, crop in zip(boxes, crops, strict=True):
+            left, top, side = square_region(box, margin, 160, 90)
+            ref = whole.crop((left, top, left + side, top + side)).resize((24, 24), Image.Resampling.BILINEAR)
+            assert np.array_equal(crop, np.asarray(ref)), (box, margin)
+
+
 def test_resize_matches_torch_antialiased_bilinear() -> None:
     """The documented equivalence: Pillow BILINEAR == torch interpolate(bilinear, antialias=True), +-1."""
     rng = np.random.default_rng(1)

@@ -58,6 +58,13 @@ TrackOpt = Annotated[
 DetectEveryOpt = Annotated[
     int, typer.Option("--detect-every", help="tracking: full-frame detection every N frames (10)")
 ]
+FollowEveryOpt = Annotated[
+    int,
+    typer.Option(
+        "--follow-every",
+        help="tracking: re-detect each face in its window every N frames, carried between (2)",
+    ),
+]
 SmoothOpt = Annotated[
     float | None,
     typer.Option("--smooth", help="per-track smoothing, time constant in frames (e.g. 5; lag about N-0.5)"),
@@ -247,6 +254,7 @@ def predict_command(
     threads: ThreadsOpt = None,
     track: TrackOpt = True,
     detect_every: DetectEveryOpt = 10,
+    follow_every: FollowEveryOpt = 2,
     smooth: SmoothOpt = None,
     webcam: WebcamOpt = None,
     summary_json: SummaryOpt = None,
@@ -279,7 +287,9 @@ def predict_command(
     )
     from affectlab.inference.tracking import configure_video
 
-    configure_video(predictor, track=track, detect_every=detect_every, smooth=smooth)
+    configure_video(
+        predictor, track=track, detect_every=detect_every, follow_every=follow_every, smooth=smooth
+    )
     if webcam is not None:
         from affectlab.inference.webcam import run_webcam
 

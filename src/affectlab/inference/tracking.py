@@ -13,9 +13,14 @@ How a stream is processed, frame by frame (only frames already seen are used, so
 - **Follow** (between scans): each face seen on the previous frame is looked for again in a small window
   around where it is heading (its last box moved by its last motion, grown by ``window_margin``, resized to
   ``window_px``), cut with :func:`affectlab.preprocessing.crop.crop_faces` and run through the same
-  detector. The box, score and landmarks are therefore always the detector's own, never extrapolated; a face
-  that is not found in its window triggers a scan of the same frame, so a face that moved fast is not lost.
-  After a scan, each face found is refined in its window the same way (boxes keep one resolution).
+  detector, so its box, score and landmarks are the detector's own; a face that is not found in its window
+  triggers a scan of the same frame, so a face that moved fast is not lost. After a scan, each face found
+  is refined in its window the same way (boxes keep one resolution).
+- **Carry**: a face is looked for in its window on every ``follow_every``-th frame. On the frames between
+  its box and landmarks move on by its motion over the last detector sightings, with the last detector
+  score; never on a scan, and only while its box keeps its size and no other face reaches into its window
+  (a face being covered or uncovered is looked for on every frame). ``follow_every=1`` looks on every
+  frame; a face hidden on a carried frame is noticed at most ``follow_every - 1`` frames late.
 - **Ids** come from ByteTrack (the maintained ``trackers`` package): Kalman-predicted boxes matched to the
   detections by IoU, a lost track kept for ``lost_frames`` frames, so an id survives short occlusions and
   missed detections; a new face gets an id on the frame it first appears.
@@ -32,6 +37,7 @@ import numpy as np
 
 from affectlab.errors import AffectlabError
 from affectlab.inference.detect import Detection, Detector
+from affectlab.inference.sightings import Sighting, distance, iou, similar_size, unique
 from affectlab.inference.timing import StageTimes
 from affectlab.preprocessing.crop import crop_faces, square_region
 
@@ -40,8 +46,6 @@ log = logging.getLogger(__name__)
 Box = tuple[float, float, float, float]
 #: Columns of the coarse grey picture compared between frames to notice new faces.
 _GRID = 64
-#: Sightings over which a face's motion is measured.
-_HISTORY = 6
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class TrackOptions:
     """How faces are followed between full-frame detections (see the module docstring)."""
 
     detect_every: int = 10
+    follow_every: int = 2
     window_px: int = 128
     window_margin: float = 0.5
     min_face_px: float = 32.0
@@ -61,6 +66,7 @@ class TrackOptions:
     def __post_init__(self) -> None:
         checks = (
             (self.detect_every >= 1, f"detect_every must be at least 1, got {self.detect_every}"),
+            (self.follow_every >= 1, f"follow_every must be at least 1, got {self.follow_every}"),
             (32 <= self.window_px <= 640, f"window_px must be 32..640, got {self.window_px}"),
             (0.1 <= self.window_margin <= 2.0, f"window_margin must be 0.1..2, got {self.window_margin}"),
             (self.min_face_px > 0, f"min_face_px must be positive, got {self.min_face_px}"),
@@ -76,15 +82,6 @@ class TrackOptions:
         for ok, message in checks:
             if not ok:
                 raise AffectlabError(f"tracking: {message}")
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _byte_track(lost_frames: int, min_iou: float) -> Any:
@@ -139,7 +136,7 @@ class FaceTracker:
         self.options = options or TrackOptions()
         self.times = times or StageTimes()
         self._tracker = _byte_track(self.options.lost_frames, self.options.min_iou)
-        self._seen: dict[int, _Seen] = {}  # output id -> where and when it was last found
+        self._seen: dict[int, Sighting] = {}  # output id -> where and when it was last found
         self._ids: dict[int, int] = {}  # ByteTrack id -> output id
         self._next_id = 1
         self._n = -1  # index of the current frame within the stream
@@ -186,7 +183,7 @@ class FaceTracker:
             return {}
         height, width = rgb.shape[:2]
         with self.times.stage("crop"):
-            windows = [_window_crop(rgb, b, opt.window_px, opt.window_margin) for b in boxes.values()]
+            windows = crop_faces(rgb, [(b, None) for b in boxes.values()], opt.window_px, opt.window_margin)
         found: dict[Any, Detection] = {}
         for (key, box), window in zip(boxes.items(), windows, strict=True):
             left, top, side = square_region(box, opt.window_margin, width, height)
@@ -203,8 +200,8 @@ class FaceTracker:
                 for d in dets
             ]
             mapped = [d for d in mapped if all(iou(d.box, c.box) <= 0.4 for c in claimed)]
-            best = min(mapped, key=lambda d: _distance(d.box, box), default=None)
-            if best is not None and _similar_size(best.box, box):
+            best = min(mapped, key=lambda d: distance(d.box, box), default=None)
+            if best is not None and similar_size(best.box, box):
                 found[key] = best
         return found
 
@@ -214,8 +211,10 @@ class FaceTracker:
         import cv2
 
         height, width = rgb.shape[:2]
-        size = (_GRID, max(1, round(_GRID * height / width)))
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        rows = max(1, round(_GRID * height / width))
+        # every pixel of a 4x finer grid, then cell means: 16 samples per cell, ~8x cheaper than all pixels
+        fine = cv2.resize(rgb, (4 * _GRID, 4 * rows), interpolation=cv2.INTER_NEAREST)
+        small = cv2.resize(fine, (_GRID, rows), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
     def _changed(self, rgb: np.ndarray, followed: list[Box]) -> bool:
@@ -256,13 +255,15 @@ class FaceTracker:
         """The faces of this frame and, per face, the track whose window found it (None: a scan)."""
         heading = self._heading(rgb)
         live = {t: b for t, b in heading.items() if self._seen[t].frame == self._n - 1}
-        found = self._windows(rgb, live)
+        due = self._since_scan >= self.options.detect_every or not live
+        carried = {} if due else self._carry(live)
+        found = self._windows(rgb, {t: b for t, b in live.items() if t not in carried})
+        found.update(carried)
         lost = {t: b for t, b in heading.items() if t not in live}
         found.update(self._windows(rgb, lost, claimed=list(found.values())))
-        due = self._since_scan >= self.options.detect_every or not live
         if not due and all(t in found for t in live) and not self._changed(rgb, list(heading.values())):
             self._since_scan += 1
-            return _unique(found)
+            return unique(found)
         self._since_scan = 1
         scanned = [d for d in self._scan(rgb) if all(iou(d.box, f.box) < 0.3 for f in found.values())]
         refined = self._windows(rgb, dict(enumerate(d.box for d in scanned)))
@@ -271,13 +272,37 @@ class FaceTracker:
         if self.options.scene_change is not None:
             with self.times.stage("track"):
                 self._reference = self._coarse(rgb)
-        return _unique({**found, **extra})
+        return unique({**found, **extra})
+
+    def _carry(self, live: dict[int, Box]) -> dict[int, Detection]:
+        """The live faces not due to be looked for on this frame, moved on by their motion."""
+        out = {}
+        for tid, box in live.items():
+            seen = self._seen[tid]
+            if self._n - seen.detected >= self.options.follow_every or seen.detection is None:
+                continue
+            if not seen.steady() or self._crowded(tid, box, live):
+                continue  # a face being covered or uncovered changes size or has a face near: look for it
+            last = seen.detection
+            shift = np.array([box[0] - seen.box[0], box[1] - seen.box[1]], np.float32)
+            marks = None if last.landmarks5 is None else last.landmarks5 + shift
+            out[tid] = Detection(box, last.score, marks)
+            self._carried.add(tid)
+        return out
+
+    def _crowded(self, tid: int, box: Box, live: dict[int, Box]) -> bool:
+        """Whether another face's box reaches into this face's window (one may soon cover the other)."""
+        x, y, w, h = box
+        grow = self.options.window_margin * max(w, h)
+        window = (x - grow, y - grow, w + 2 * grow, h + 2 * grow)
+        return any(iou(window, other) > 0 for t, other in live.items() if t != tid)
 
     def step(self, rgb: np.ndarray) -> list[tuple[Detection, int]]:
         """Find the faces of the next frame; return (detection, track id >= 1), best score first."""
         import supervision as sv
 
         self._n += 1
+        self._carried: set[int] = set()
         self._longest = max(rgb.shape[:2])
         dets, origins = self._detections(rgb)
         with self.times.stage("track"):
@@ -314,7 +339,11 @@ class FaceTracker:
                 taken.add(self._ids[bt])
             out.append((det, self._ids[bt]))
         for det, tid in out:
-            self._seen[tid] = _Seen.after(self._seen.get(tid), det.box, self._n)
+            before = self._seen.get(tid)
+            if tid in self._carried and before is not None:
+                self._seen[tid] = before.carried(det, self._n)
+            else:
+                self._seen[tid] = Sighting.after(before, det, self._n)
         return out
 
     def _lost_near(self, box: Box, taken: set[int]) -> int | None:
@@ -330,65 +359,10 @@ class FaceTracker:
             x, y, w, h = seen.box
             usual = seen.usual_side()
             expected = (x + seen.motion[0] * gap, y + seen.motion[1] * gap, w, h)
-            d = min(_distance(box, expected), _distance(box, seen.box))
+            d = min(distance(box, expected), distance(box, seen.box))
             if d <= usual * (0.5 + self.options.window_margin) and d < best_d and 0.5 <= side / usual <= 2.0:
                 best, best_d = tid, d
         return best
-
-
-@dataclass(frozen=True)
-class _Seen:
-    box: Box
-    frame: int
-    motion: tuple[float, float]
-    history: tuple[tuple[int, float, float, float], ...] = ()  # (frame, centre x, centre y, side), last few
-
-    @classmethod
-    def after(cls, before: _Seen | None, box: Box, frame: int) -> _Seen:
-        """The record of a face found at `frame`; its motion per frame measured over the last few sightings
-        (one step alone is biased when a box shrinks as the face is being covered)."""
-        x, y, w, h = box
-        history = ((before.history if before else ()) + ((frame, x + w / 2, y + h / 2, max(w, h)),))[
-            -_HISTORY:
-        ]
-        (f0, x0, y0, _), (f1, x1, y1, _) = history[0], history[-1]
-        span = max(f1 - f0, 1)
-        return cls(box, frame, ((x1 - x0) / span, (y1 - y0) / span), history)
-
-    def usual_side(self) -> float:
-        """The face's largest side over its last sightings (a face being covered looks smaller)."""
-        return max(h[3] for h in self.history)
-
-
-def _window_crop(rgb: np.ndarray, box: Box, size: int, margin: float) -> np.ndarray:
-    """crop_faces of one box, handed only the part of the frame its square covers (the same pixels:
-    the square is cut at the same place and padded black outside the frame either way, far cheaper)."""
-    height, width = rgb.shape[:2]
-    left, top, side = square_region(box, margin, width, height)
-    x0, y0 = min(max(left, 0), width - 1), min(max(top, 0), height - 1)
-    x1, y1 = max(min(left + side, width), x0 + 1), max(min(top + side, height), y0 + 1)
-    shifted = (box[0] - x0, box[1] - y0, box[2], box[3])
-    return crop_faces(rgb[y0:y1, x0:x1], [(shifted, None)], size, margin)[0]
-
-
-def _distance(a: Box, b: Box) -> float:
-    """Distance between the centres of two boxes."""
-    return float(np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2))
-
-
-def _similar_size(a: Box, b: Box) -> bool:
-    """Whether two boxes could be the same face a few frames apart (sides within a factor 2)."""
-    ra, rb = max(a[2], a[3]), max(b[2], b[3])
-    return 0.5 <= ra / max(rb, 1e-6) <= 2.0
-
-
-def _unique(found: dict[Any, Detection]) -> tuple[list[Detection], list[int | None]]:
-    """Detections without duplicates (windows can see one face twice), each with its window's track."""
-    kept: list[tuple[Any, Detection]] = []
-    for key, det in sorted(found.items(), key=lambda kv: -kv[1].score):
-        if all(iou(det.box, k.box) <= 0.4 for _, k in kept):
-            kept.append((key, det))
-    return [d for _, d in kept], [k if isinstance(k, int) else None for k, _ in kept]
 
 
 class StreamTracker:
@@ -410,10 +384,16 @@ class StreamTracker:
 
 
 def configure_video(
-    predictor: Any, *, track: bool = True, detect_every: int = 10, smooth: float | None = None
+    predictor: Any,
+    *,
+    track: bool = True,
+    detect_every: int = 10,
+    follow_every: int = 2,
+    smooth: float | None = None,
 ) -> None:
     """Set a predictor's tracking (``track=False``: detect on every frame, no ids) and per-track smoothing."""
     from affectlab.inference.smoothing import check_tau
 
-    predictor.tracking = TrackOptions(detect_every=detect_every) if track else None
+    options = TrackOptions(detect_every=detect_every, follow_every=follow_every)
+    predictor.tracking = options if track else None
     predictor.smoothing = None if smooth is None else check_tau(smooth)

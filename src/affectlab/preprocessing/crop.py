@@ -93,6 +93,23 @@ def _aligned_square(img: Any, left: int, top: int, side: int, eyes: Eyes) -> Any
     )
 
 
+def _square_image(rgb: np.ndarray, left: int, top: int, side: int) -> Any:
+    """The square (left, top, side) of a frame as a Pillow image, black outside the frame; only the part of
+    the frame the square covers is copied (a face is a small part of a video frame)."""
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    x0, y0 = min(max(left, 0), width), min(max(top, 0), height)
+    x1, y1 = min(max(left + side, 0), width), min(max(top + side, 0), height)
+    if x1 <= x0 or y1 <= y0:
+        return Image.new("RGB", (side, side))
+    part = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]), "RGB")
+    if (x0, y0, x1, y1) == (left, top, left + side, top + side):
+        return part
+    # Pillow's crop fills what lies outside the image with black: the same pixels as cropping the whole frame
+    return part.crop((left - x0, top - y0, left - x0 + side, top - y0 + side))
+
+
 def crop_faces(
     rgb: np.ndarray,
     regions: Sequence[tuple[Sequence[float] | None, Eyes | None]],
@@ -105,16 +122,16 @@ def crop_faces(
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise AffectlabError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
     height, width = rgb.shape[:2]
-    img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    whole: Any = None  # the frame as one Pillow image, made only when a rotation needs it
     crops = []
     for box, eyes in regions:
         left, top, side = square_region(box, margin, width, height)
         if eyes is not None:
-            face = _aligned_square(img, left, top, side, eyes)
-        elif (left, top, side) == (0, 0, width) and width == height:
-            face = img
+            if whole is None:
+                whole = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+            face = _aligned_square(whole, left, top, side, eyes)
         else:
-            face = img.crop((left, top, left + side, top + side))  # black outside the image
+            face = _square_image(rgb, left, top, side)
         if face.size != (size, size):
             face = face.resize((size, size), Image.Resampling.BILINEAR)
         crops.append(np.asarray(face, dtype=np.uint8))
