@@ -235,6 +235,9 @@ def _copy_in(
         for _ in range(2 if pinned else 1)
     ]
     done: list[Any] = [None] * len(staging)
+    # labels gathered on the host and copied once at the end: a copy from pageable memory would wait for
+    # the image transfer just queued, and the next chunk's read from the store would no longer overlap it
+    labels = {key: np.empty(len(held), dtype=np.asarray(first[key]).dtype) for key in data.labels}
     for k, start in enumerate(range(0, len(held), chunk)):
         stop = min(start + chunk, len(held))
         part = first if start == 0 else split.get_batch(held[start:stop])
@@ -247,8 +250,10 @@ def _copy_in(
         if pinned:
             done[slot] = torch.cuda.Event()
             done[slot].record()
-        for key in data.labels:
-            data.labels[key][start:stop].copy_(torch.from_numpy(np.asarray(part[key])))
+        for key in labels:
+            labels[key][start:stop] = np.asarray(part[key])
+    for key, values in labels.items():
+        data.labels[key].copy_(torch.from_numpy(values))
     if pinned:
         torch.cuda.synchronize(data.device)
 
