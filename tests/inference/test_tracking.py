@@ -263,3 +263,20 @@ def test_camera_style_calls_keep_ids_and_a_restart_resets_them(standin_predictor
     other = Frame("camera:1", 1, 0.1, frames[1].rgb)
     assert again == 1 and next(iter(standin_predictor.predict_frames([other]))).faces[0].track == 1
     assert restarted is not first and standin_predictor._streams.tracker is not restarted
+
+
+def test_webcam_session_ends_with_a_summary_per_track(
+    standin_predictor, sample_video: Path, monkeypatch
+) -> None:
+    # the camera is the sample video read frame by frame; the window is not opened (headless)
+    import affectlab.inference.webcam as webcam
+    from affectlab.preprocessing.video import iter_video
+
+    monkeypatch.setattr(webcam, "iter_camera", lambda camera, mirror: iter_video(sample_video))
+    monkeypatch.setattr(webcam, "_show", lambda window, rgb: False)
+    standin_predictor.tracking = TrackOptions()
+    summary = webcam.run_webcam(standin_predictor, 0)
+    frames = sum(1 for _ in iter_video(sample_video))
+    tracks = summary.tracks["camera:0"]
+    assert summary.frames == frames and [t["track"] for t in tracks] == [1]
+    assert tracks[0]["frames_seen"] == frames

@@ -123,7 +123,7 @@ def bench_tracking(
 
 
 def tracking_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's target: tracking at least 3x per-frame detection's frames/s, at equal recall."""
+    """Issue #14's target: tracking at least 3x per-frame detection's frames/s, at equal recall."""
     out = []
     for clip in results.get("video", {}).get("clips", []):
         equal = clip["tracked"]["recall_vs_truth"] >= clip["per_frame"]["recall_vs_truth"]
@@ -133,6 +133,8 @@ def tracking_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "measured": clip["speedup"],
                 "goal": f">= {TRACKING_SPEEDUP:g}x",
                 "met": clip["speedup"] >= TRACKING_SPEEDUP and equal,
+                "load": "-".join(f"{v:.1f}" for v in clip.get("load") or [] if v is not None),
+                "issue": 14,
             }
         )
     return out

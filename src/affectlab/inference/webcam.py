@@ -32,16 +32,22 @@ def _show(window: str, rgb: object) -> bool:
 def run_webcam(
     predictor: Predictor, camera: int = 0, mirror: bool = True, window: str = "affectlab"
 ) -> Summary:
-    """Show camera `camera` with predictions drawn until q (or Esc) is pressed; return the counts."""
+    """Show camera `camera` with predictions drawn until q (or Esc) is pressed; return the counts and,
+    when faces are tracked, a summary per track (as for a video)."""
     import cv2
 
+    from affectlab.inference.tracks_report import TrackBooks
+
     summary = Summary(files=0)
+    books = TrackBooks(predictor.class_names) if predictor.tracking is not None else None
     start = last = time.perf_counter()
     try:
         for index, time_s, rgb in iter_camera(camera, mirror):
             frame = Frame(f"camera:{camera}", index, time_s, rgb)
             result = next(iter(predictor.predict_frames([frame])))
             summary.add(result)
+            if books is not None:
+                books.add(result)
             shown = draw_faces(rgb, result.faces)
             now = time.perf_counter()
             fps, last = 1.0 / max(now - last, 1e-6), now
@@ -52,4 +58,6 @@ def run_webcam(
         with contextlib.suppress(cv2.error):
             cv2.destroyWindow(window)
         summary.seconds = time.perf_counter() - start
+        if books is not None:
+            summary.tracks = books.summaries()
     return summary
