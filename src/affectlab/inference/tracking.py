@@ -90,6 +90,12 @@ def _byte_track(lost_frames: int, min_iou: float) -> Any:
         from trackers import ByteTrackTracker
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise AffectlabError("face tracking needs the 'trackers' package: pip install trackers") from exc
+    # ids from a face's first frame need two of ByteTrack's internals: fail clearly if a release renames them
+    if not all(hasattr(ByteTrackTracker, name) for name in ("_spawn_new_tracks", "_allocate_tracker_id")):
+        raise AffectlabError(
+            "this release of 'trackers' changed ByteTrack's internals that face tracking uses: "
+            "pip install 'trackers>=2.6,<3'"
+        )
 
     class FaceByteTrack(ByteTrackTracker):  # type: ignore[misc]
         def _spawn_new_tracks(
