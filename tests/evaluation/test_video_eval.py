@@ -147,4 +147,9 @@ def test_evaluate_videos_end_to_end(model_and_data, tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "eval" / "video_metrics.json").read_text())
     assert saved["raw"]["valence_ccc"] == pytest.approx(result.metrics["valence_ccc"])  # same pooled CCC
     assert set(saved["raw"]["valence_ccc_per_video"]) == {"val-001", "val-002"}
-    assert (tmp_path / "eval" / "metrics.json").is_file()
+    record = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert record["video"]["raw"] == saved["raw"] and result.video is not None
+    html = result.report_html.read_text()  # the report shows the same numbers, per video too
+    assert "Video scores (Aff-Wild2 protocol)" in html and "val-002" in html
+    assert f"{saved['smoothed']['valence_ccc']:.3f}" in html
+    assert (tmp_path / "eval" / "report" / "figures" / "video_ccc.png").is_file()

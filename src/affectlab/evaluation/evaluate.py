@@ -51,6 +51,8 @@ class EvalResult:
     calibration: dict[str, Any] = field(default_factory=dict)
     #: Which split selected the weights and which one this evaluation reports (evaluation/protocol.py).
     protocol: dict[str, Any] = field(default_factory=dict)
+    #: Aff-Wild2-protocol video scores (evaluation/video.py), when asked for with ``per_video_tau``.
+    video: dict[str, Any] | None = None
 
 
 #: The model's tasks, in the order of its outputs.
@@ -250,6 +252,7 @@ def evaluate(
     unshared: str = "drop",
     threads: int | None = None,
     calibrated: bool = True,
+    per_video_tau: float | None = None,
 ) -> EvalResult:
     """Evaluate weights (file, run folder or (model, info)) on a split; write metrics.json and a report.
 
@@ -257,6 +260,8 @@ def evaluate(
     ``unshared`` ("drop" or "column") says what happens to the others (see affectlab.evaluation.label_maps).
     `threads`: CPU threads for the model (torch and ONNX Runtime); None: the physical cores.
     ``calibrated=False`` scores the model's raw probabilities even when it carries a temperature.
+    ``per_video_tau``: the split is video frames (Aff-Wild2); add CCC over all frames and per video, raw and
+    smoothed with this time constant (affectlab.evaluation.video), to metrics.json and the report.
     """
     refuse_worker_import("evaluate")
     from affectlab.evaluation.calibrate import calibration_facts
@@ -274,6 +279,10 @@ def evaluate(
     extra: dict[str, Any] = {"tta": tta, "device": str(pick_device(device)), "seconds": round(run.seconds, 3)}
     extra["calibration"] = calibration_facts(loaded, run.predictions, data, split, calibrated)
     extra["protocol"] = evaluation_protocol(loaded.metadata, split)
+    if per_video_tau is not None:
+        from affectlab.evaluation.video import video_scores
+
+        extra["video"] = video_scores(face_split.ids(), run.predictions, per_video_tau)
     record = metrics_record(loaded, facts, run.predictions, run.metrics, run.ci, **extra)
     out_dir = Path(out) if out is not None else default_out(loaded, split)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -302,4 +311,5 @@ def evaluate(
         label_map=facts["label_map"],
         calibration=record["calibration"],
         protocol=record["protocol"],
+        video=record.get("video"),
     )

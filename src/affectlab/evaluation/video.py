@@ -135,18 +135,17 @@ def evaluate_videos(
     tau: float = DEFAULT_TAU,
     **evaluate_options: Any,
 ) -> tuple[Any, dict[str, Any]]:
-    """Run ``evaluate`` on a video dataset (Aff-Wild2 layout or its store) and add the video scores.
+    """Run ``evaluate`` on a video dataset (Aff-Wild2 layout or its store) with the video scores.
 
-    Returns (EvalResult, scores); the scores are also written to ``OUT/video_metrics.json``.
+    Returns (EvalResult, scores); the scores are in metrics.json (``video``) and the report, and also
+    written alone to ``OUT/video_metrics.json``.
     """
-    from affectlab.evaluation.evaluate import evaluate, open_data, write_json
+    from affectlab.evaluation.evaluate import evaluate, write_json
 
     check_tau(tau)
-    result = evaluate(weights, data, split, out, **evaluate_options)
-    assert result.loaded is not None
-    face_split = open_data(data, split, result.loaded, evaluate_options.get("unshared", "drop"))
-    scores = video_scores(face_split.ids(), result.predictions, tau)
-    scores["data"] = {"path": str(data), "split": split}
+    result = evaluate(weights, data, split, out, per_video_tau=tau, **evaluate_options)
+    assert result.video is not None
+    scores = dict(result.video, data={"path": str(data), "split": split})
     write_json(result.out / "video_metrics.json", scores)
     log.info("video metrics written to %s", result.out / "video_metrics.json")
     return result, scores

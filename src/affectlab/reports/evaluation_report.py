@@ -95,6 +95,10 @@ def build_document(
         doc.sections.append(C.calibration_section(record))
     va: list[Any] = list(S.va_figures(pred)) or ["No valence/arousal labels in this split."]
     doc.sections.append(Section("Valence and arousal").add(*va))
+    if record.get("video"):
+        from affectlab.reports.video_sections import video_section
+
+        doc.sections.append(video_section(record["video"]))
     grids: list[Any] = list(S.face_grid_figures(split, pred)) if metrics.get("expression_per_class") else []
     doc.sections.append(Section("Example faces").add(*(grids or ["No labelled faces to show."])))
     if grids:
