@@ -85,6 +85,24 @@ def test_selecting_on_the_reported_split_is_explicit_and_said_first(store: Path,
     md = (tmp_path / "ev" / "report" / "report.md").read_text()
     first = md[: md.index("## Metrics")]
     assert "Selected on:** val (the reported split itself)" in first and "selection bias" in first
+    # compare says it too, before anything else, for the run that selected on the split it reports
+    from affectlab.evaluation.compare import compare
+
+    held_out = train(_cfg(tmp_path / "held", store, trainer={"max_epochs": 1, "accelerator": "cpu"}))
+    comparison = compare(
+        str(store),
+        runs=[str(run), str(held_out)],
+        out=tmp_path / "cmp",
+        n_boot=0,
+        timing=False,
+        progress=False,
+    )
+    record = json.loads(Path(comparison).read_text())
+    by_name = {m["name"]: m["protocol"] for m in record["models"]}
+    assert sorted(p["selected_on_reported"] for p in by_name.values()) == [False, True]
+    report = (tmp_path / "cmp" / "report" / "report.md").read_text()
+    assert report.index("Read this first") < report.index("## Classification")
+    assert report.count("Warning: The exported weights were chosen on this split (val)") == 1
 
 
 def test_last_epoch_export(store: Path, tmp_path: Path) -> None:
