@@ -164,6 +164,20 @@ def test_new_face_is_found_at_once_by_the_change_check() -> None:
     frames = [[(150, 180, 60)]] * 6 + [[(150, 180, 60), (480, 180, 60)]] * 4
     out = run(tracker, frames)
     assert [len(o) for o in out] == [1] * 6 + [2] * 4
+    # only the part of the frame that changed was scanned (the whole frame only on the first frame)
+    assert tracker.scans == 1 and tracker.part_scans == 1
+    part = [c for c in det.calls if c not in ((360, 640), (128, 128))]
+    assert len(part) == 1 and part[0][0] * part[0][1] < 0.5 * 360 * 640
+
+
+def test_a_change_over_most_of_the_frame_scans_it_whole() -> None:
+    det = BlobDetector()
+    tracker = FaceTracker(det, TrackOptions(detect_every=50))
+    frames = [frame_with([(150, 180, 60)]) for _ in range(4)]
+    frames[3][frames[3] == 30] = 90  # the light changes: every background cell
+    for frame in frames:
+        tracker.step(frame)
+    assert tracker.scans == 2 and tracker.part_scans == 0
 
 
 def test_options_are_checked() -> None:

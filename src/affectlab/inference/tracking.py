@@ -5,7 +5,9 @@ How a stream is processed, frame by frame (only frames already seen are used, so
 - **Scan** (full-frame detection) on the first frame, then every ``detect_every`` frames, on every frame
   while no face is being followed, and on a frame whose picture changed since the previous one somewhere
   away from the faces followed (a coarse 64-column grey copy differs by more than ``scene_change`` grey
-  levels in a cell): that is how a new face is found on the frame it appears. The detector's input side is
+  levels in a cell): that is how a new face is found on the frame it appears. On such a frame only the
+  part that changed is scanned (its cells grown by the largest face followed, at the scale a whole-frame
+  scan would use), unless that part is half the frame or more. The detector's input side is
   chosen for the faces present: small enough that the smallest followed face is still ``min_face_px``
   pixels tall at the detector's input (never below ``min_side``, never above the detector's own
   ``max_side``); every ``full_every``-th scan, and every scan while nothing is followed, runs at the
@@ -36,7 +38,9 @@ from typing import Any
 import numpy as np
 
 from affectlab.errors import AffectlabError
+from affectlab.inference.bytetrack import face_byte_track
 from affectlab.inference.detect import Detection, Detector
+from affectlab.inference.scene import GRID, changed_region, coarse
 from affectlab.inference.sightings import Sighting, distance, iou, similar_size, unique
 from affectlab.inference.timing import StageTimes
 from affectlab.preprocessing.crop import crop_faces, square_region
@@ -44,8 +48,6 @@ from affectlab.preprocessing.crop import crop_faces, square_region
 log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]
-#: Columns of the coarse grey picture compared between frames to notice new faces.
-_GRID = 64
 
 
 @dataclass(frozen=True)
@@ -84,54 +86,6 @@ class TrackOptions:
                 raise AffectlabError(f"tracking: {message}")
 
 
-def _byte_track(lost_frames: int, min_iou: float) -> Any:
-    """A ByteTrack tracker whose new tracks get their id on the frame they first appear."""
-    try:
-        from trackers import ByteTrackTracker
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise AffectlabError("face tracking needs the 'trackers' package: pip install trackers") from exc
-    # ids from a face's first frame need two of ByteTrack's internals: fail clearly if a release renames them
-    if not all(hasattr(ByteTrackTracker, name) for name in ("_spawn_new_tracks", "_allocate_tracker_id")):
-        raise AffectlabError(
-            "this release of 'trackers' changed ByteTrack's internals that face tracking uses: "
-            "pip install 'trackers>=2.6,<3'"
-        )
-
-    class FaceByteTrack(ByteTrackTracker):  # type: ignore[misc]
-        def _spawn_new_tracks(
-            self,
-            detection_boxes: np.ndarray,
-            confidences: np.ndarray,
-            unmatched_high_local: list[int],
-            high_indices: np.ndarray,
-            out_det_indices: list[int],
-            out_tracker_ids: list[int],
-        ) -> None:
-            before, start = len(self.tracks), len(out_tracker_ids)
-            super()._spawn_new_tracks(
-                detection_boxes,
-                confidences,
-                unmatched_high_local,
-                high_indices,
-                out_det_indices,
-                out_tracker_ids,
-            )
-            # Every detection reaching here clears the activation threshold (0), so the k-th new output
-            # row is the k-th new tracklet; giving it an id now means a face is tracked from its first frame.
-            for k, tracklet in enumerate(self.tracks[before:]):
-                tracklet.tracker_id = self._allocate_tracker_id()
-                out_tracker_ids[start + k] = tracklet.tracker_id
-
-    return FaceByteTrack(
-        lost_track_buffer=lost_frames,
-        frame_rate=30.0,  # with frame_rate 30 the buffer counts processed frames
-        track_activation_threshold=0.0,
-        minimum_consecutive_frames=1,
-        minimum_iou_threshold=min_iou,
-        high_conf_det_threshold=0.0,  # the detector has thresholded already: every face is "high"
-    )
-
-
 class FaceTracker:
     """Follows the faces of one stream (one video or camera); call :meth:`step` once per frame, in order."""
 
@@ -141,7 +95,7 @@ class FaceTracker:
         self.detector = detector
         self.options = options or TrackOptions()
         self.times = times or StageTimes()
-        self._tracker = _byte_track(self.options.lost_frames, self.options.min_iou)
+        self._tracker = face_byte_track(self.options.lost_frames, self.options.min_iou)
         self._seen: dict[int, Sighting] = {}  # output id -> where and when it was last found
         self._ids: dict[int, int] = {}  # ByteTrack id -> output id
         self._next_id = 1
@@ -151,14 +105,21 @@ class FaceTracker:
         self._longest = 0
         self._reference: np.ndarray | None = None  # coarse grey previous frame
         self.scans = 0
+        self.part_scans = 0  # scans of only the part of a frame that changed
         self.windows = 0
 
     # ------------------------------------------------------------------------------------------ detection
     def _detector_side(self) -> int | None:
         """The detector input side for this scan (None: the detector's own)."""
+        if self._scans % self.options.full_every == 0:
+            return None
+        return self._face_side()
+
+    def _face_side(self) -> int | None:
+        """The input side that keeps the smallest followed face min_face_px tall (None: detector's own)."""
         own = getattr(self.detector, "max_side", None)
         live = [s.box for s in self._seen.values() if s.frame == self._n - 1]
-        if own is None or not live or self._scans % self.options.full_every == 0:
+        if own is None or not live:
             return None
         smallest = max(1.0, min(min(w, h) for _, _, w, h in live))
         # at input side S the face is smallest * S / longest pixels tall: keep that >= min_face_px
@@ -178,6 +139,38 @@ class FaceTracker:
                 return self.detector.detect(rgb)
             finally:
                 self.detector.max_side = own  # type: ignore[attr-defined]
+
+    def _scan_part(self, rgb: np.ndarray, changed: Box, followed: list[Box]) -> list[Detection] | None:
+        """Detect only where the picture changed (grown by the largest followed face), at a scan's
+        resolution; None when that part is half the frame or more (then the whole frame is scanned)."""
+        height, width = rgb.shape[:2]
+        grow = max([max(w, h) for _, _, w, h in followed] + [2.0 * width / GRID])
+        x0, y0 = max(0, int(changed[0] - grow)), max(0, int(changed[1] - grow))
+        x1 = min(width, int(np.ceil(changed[0] + changed[2] + grow)))
+        y1 = min(height, int(np.ceil(changed[1] + changed[3] + grow)))
+        if (x1 - x0) * (y1 - y0) >= 0.5 * width * height:
+            return None
+        own = getattr(self.detector, "max_side", None)
+        full = self._face_side() or own or max(width, height)
+        scale = min(1.0, full / max(width, height))  # the whole frame's scan scale, kept for the part
+        self.part_scans += 1
+        with self.times.stage("detect"):
+            if own is not None:
+                self.detector.max_side = max(32, round(max(x1 - x0, y1 - y0) * scale))  # type: ignore[attr-defined]
+            try:
+                dets = self.detector.detect(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            finally:
+                if own is not None:
+                    self.detector.max_side = own  # type: ignore[attr-defined]
+        offset = np.array([x0, y0], np.float32)
+        return [
+            Detection(
+                (d.box[0] + x0, d.box[1] + y0, d.box[2], d.box[3]),
+                d.score,
+                None if d.landmarks5 is None else d.landmarks5 + offset,
+            )
+            for d in dets
+        ]
 
     def _windows(
         self, rgb: np.ndarray, boxes: dict[Any, Box], claimed: Sequence[Detection] = ()
@@ -211,36 +204,18 @@ class FaceTracker:
                 found[key] = best
         return found
 
-    @staticmethod
-    def _coarse(rgb: np.ndarray) -> np.ndarray:
-        """The frame as a small grey picture (_GRID columns), for cheap change detection."""
-        import cv2
-
-        height, width = rgb.shape[:2]
-        rows = max(1, round(_GRID * height / width))
-        # every pixel of a 4x finer grid, then cell means: 16 samples per cell, ~8x cheaper than all pixels
-        fine = cv2.resize(rgb, (4 * _GRID, 4 * rows), interpolation=cv2.INTER_NEAREST)
-        small = cv2.resize(fine, (_GRID, rows), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-    def _changed(self, rgb: np.ndarray, followed: list[Box]) -> bool:
-        """Whether the picture changed away from the faces followed since the previous frame (new faces?)."""
+    def _changed(self, rgb: np.ndarray, followed: list[Box]) -> Box | None:
+        """Where the picture changed away from the faces followed since the previous frame (new faces?):
+        the box around the changed cells, in frame pixels; None where nothing changed."""
         if self.options.scene_change is None:
-            return False
+            return None
         with self.times.stage("track"):
-            small = self._coarse(rgb)
-            if self._reference is None or self._reference.shape != small.shape:
-                return True
-            height, width = rgb.shape[:2]
-            away = np.ones_like(small, dtype=bool)
-            fx, fy = small.shape[1] / width, small.shape[0] / height
-            for box in followed:
-                left, top, side = square_region(box, self.options.window_margin, width, height)
-                x0, y0 = max(int(left * fx), 0), max(int(top * fy), 0)
-                away[y0 : int(np.ceil((top + side) * fy)), x0 : int(np.ceil((left + side) * fx))] = False
-            diff = np.abs(small - self._reference)[away]
-            self._reference = small
-            return bool(diff.size and diff.max() > self.options.scene_change)
+            small = coarse(rgb)
+            reference, self._reference = self._reference, small
+            away = [
+                square_region(b, self.options.window_margin, rgb.shape[1], rgb.shape[0]) for b in followed
+            ]
+            return changed_region(small, reference, away, rgb.shape[:2], self.options.scene_change)
 
     def _heading(self, rgb: np.ndarray) -> dict[int, Box]:
         """Where each recently seen face should be now: its last box moved on by its last motion."""
@@ -267,18 +242,27 @@ class FaceTracker:
         found.update(carried)
         lost = {t: b for t, b in heading.items() if t not in live}
         found.update(self._windows(rgb, lost, claimed=list(found.values())))
-        if not due and all(t in found for t in live) and not self._changed(rgb, list(heading.values())):
-            self._since_scan += 1
-            return unique(found)
+        if not due and all(t in found for t in live):
+            changed = self._changed(rgb, list(heading.values()))
+            part = None if changed is None else self._scan_part(rgb, changed, list(heading.values()))
+            if changed is None or part is not None:
+                self._since_scan += 1
+                return unique({**found, **self._new_faces(rgb, part or [], found)})
         self._since_scan = 1
-        scanned = [d for d in self._scan(rgb) if all(iou(d.box, f.box) < 0.3 for f in found.values())]
-        refined = self._windows(rgb, dict(enumerate(d.box for d in scanned)))
-        # a scan's face that its window could not confirm keeps the scan's own box
-        extra = {("scan", i): refined.get(i, d) for i, d in enumerate(scanned)}
+        extra = self._new_faces(rgb, self._scan(rgb), found)
         if self.options.scene_change is not None:
             with self.times.stage("track"):
-                self._reference = self._coarse(rgb)
+                self._reference = coarse(rgb)
         return unique({**found, **extra})
+
+    def _new_faces(
+        self, rgb: np.ndarray, scanned: list[Detection], found: dict[Any, Detection]
+    ) -> dict[Any, Detection]:
+        """A scan's faces that no window found, each refined in its own window (a face that its window
+        could not confirm keeps the scan's box)."""
+        scanned = [d for d in scanned if all(iou(d.box, f.box) < 0.3 for f in found.values())]
+        refined = self._windows(rgb, dict(enumerate(d.box for d in scanned)))
+        return {("scan", i): refined.get(i, d) for i, d in enumerate(scanned)}
 
     def _carry(self, live: dict[int, Box]) -> dict[int, Detection]:
         """The live faces not due to be looked for on this frame, moved on by their motion."""
