@@ -138,6 +138,11 @@ PLAN: dict[str, Step] = {
     "--config configs/default.yaml": Step(
         "skip", "three architectures at full size; `make demo` runs the same comparison at demo sizes"
     ),
+    "affectlab compare --data /tmp/demo-run/data/store-48 --data /tmp/demo-run/data/store-64 --archs "
+    "resnet18,mobilenet_v2,efficientnet_b1 --config configs/demo.yaml --seeds 3 --out /tmp/seeds3": Step(
+        "skip",
+        "a transcript: six demo-size training runs (40 min); tests/training/test_protocol.py runs --seeds 2",
+    ),
     "affectlab compare --data store-48 --data store-64 --archs resnet18,mobilenet_v2 "
     "--config configs/demo.yaml --seeds 3 --epochs 4": Step(
         "skip", "the demo's own comparison (affectlab.demo; tests/evaluation/test_demo.py runs it small)"
