@@ -59,8 +59,8 @@ def test_cli_bench_quick_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_run_bench_all_sections(tmp_path: Path) -> None:
     results = bench_run.run_bench(bench_plan=TINY, workdir=tmp_path)
     assert {"data", "train", "infer", "video", "memory"} <= set(results)
-    # data + read path, train, infer, memory, and tracking vs per-frame detection on two clips
-    assert len(targets(results)) == 3 + 2 + 1 + 3 + 2
+    # data + read path (shuffled and in order), train, infer, memory, tracking vs per-frame on two clips
+    assert len(targets(results)) == 5 + 2 + 1 + 3 + 2
     assert results["speed_settings"]["loss_bit_identical"] is True
     clip = results["video"]["clips"][0]
     assert clip["per_frame"]["recall_vs_truth"] > 0.9 and clip["tracked"]["tracks"] == 2

@@ -126,3 +126,30 @@ def test_normalise_numpy_and_torch_forms_agree_bit_for_bit() -> None:
         assert np.array_equal(t.contiguous().numpy(), x)
     with pytest.raises(AffectlabError):
         normalise(np.zeros((2, 2, 3), np.uint8), mean, std)
+
+
+def test_the_level_table_gives_the_bits_of_the_arithmetic_for_every_level() -> None:
+    """The CPU lookup against the definition computed directly, with numpy and with torch (the path other
+    devices take), for all 256 levels in every channel."""
+    from affectlab.preprocessing import normalise_unit, to_unit
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    rng = np.random.default_rng(4)
+    levels = np.stack([rng.permutation(256) for _ in range(3)], axis=-1).astype(np.uint8)  # (256, 3)
+    crops = np.ascontiguousarray(np.tile(levels.reshape(1, 16, 16, 3), (3, 1, 1, 1))[:, ::-1])
+    f32 = crops.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    by_numpy = (f32 - np.asarray(mean, np.float32).reshape(1, 3, 1, 1)) / np.asarray(std, np.float32).reshape(
+        1, 3, 1, 1
+    )
+    images = torch.from_numpy(crops)
+    by_torch = normalise_unit(images.permute(0, 3, 1, 2).float().div_(255.0), mean, std)
+    assert np.array_equal(by_numpy, by_torch.numpy())
+    assert np.array_equal(normalise(crops, mean, std), by_numpy)
+    for channels_last in (False, True):
+        t = normalise_tensor(images, mean, std, channels_last=channels_last)
+        assert t.shape == (3, 3, 16, 16) and t.is_contiguous(
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format
+        )
+        assert np.array_equal(t.contiguous().numpy(), by_numpy)
+        unit = to_unit(images, channels_last)
+        assert torch.equal(unit, images.permute(0, 3, 1, 2).float().div_(255.0))

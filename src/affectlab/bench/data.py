@@ -159,7 +159,8 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
     """The store's read path alone: earlier readers (benchmarks/store_readers.py) vs `StoreSplit`.
 
     Every round opens each reader afresh (a new memory map faults its pages in again, as in a new epoch)
-    and reads `batches` sorted random batches of distinct samples; images/s, median of the rounds.
+    and reads `batches` batches of distinct samples: sorted random ones (a shuffled training epoch) and, as
+    ``*_in_order``, consecutive ones (evaluation, the device-resident copy); images/s, median of the rounds.
     """
     from affectlab.data import open_split
 
@@ -169,9 +170,11 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
     per_round = min(batches, max(1, n // batch_size))
     np.load(store / "train" / "images.npy", mmap_mode="r").sum()  # the file in the page cache for all
 
-    def timing(make: Callable[[], Any], read: Callable[[Any, np.ndarray], Any]) -> Callable[[], dict]:
+    def timing(
+        make: Callable[[], Any], read: Callable[[Any, np.ndarray], Any], in_order: bool = False
+    ) -> Callable[[], dict]:
         def run() -> dict[str, float]:
-            order = rng.permutation(n)
+            order = np.arange(n) if in_order else rng.permutation(n)
             reader = make()
             started = time.perf_counter()
             for b in range(per_round):
@@ -184,21 +187,20 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
 
         return run
 
-    runners = {
-        "per_image_loop": timing(lambda: refs.PerImageReader(store), lambda r, i: r.read(i)),
-        "mmap_gather": timing(lambda: refs.GatherReader(store), lambda r, i: r.read(i)),
-        "coalesced_reads": timing(lambda: open_split(store, "train"), lambda r, i: r.get_batch(i)["image"]),
+    readers: dict[str, tuple[Callable[[], Any], Callable[[Any, np.ndarray], Any]]] = {
+        "per_image_loop": (lambda: refs.PerImageReader(store), lambda r, i: r.read(i)),
+        "mmap_gather": (lambda: refs.GatherReader(store), lambda r, i: r.read(i)),
+        "coalesced_reads": (lambda: open_split(store, "train"), lambda r, i: r.get_batch(i)["image"]),
     }
+    runners = {name: timing(*reader) for name, reader in readers.items()}
+    runners.update({f"{name}_in_order": timing(*reader, in_order=True) for name, reader in readers.items()})
     results = interleaved(runners, rounds)
-    ours = results["coalesced_reads"]["images_per_s"]
-    return {
-        "batch_size": batch_size,
-        "readers": results,
-        "ratios": {
-            "coalesced_vs_per_image": ours / results["per_image_loop"]["images_per_s"],
-            "coalesced_vs_mmap_gather": ours / results["mmap_gather"]["images_per_s"],
-        },
-    }
+    ratios = {}
+    for suffix in ("", "_in_order"):
+        ours = results[f"coalesced_reads{suffix}"]["images_per_s"]
+        ratios[f"coalesced_vs_per_image{suffix}"] = ours / results[f"per_image_loop{suffix}"]["images_per_s"]
+        ratios[f"coalesced_vs_mmap_gather{suffix}"] = ours / results[f"mmap_gather{suffix}"]["images_per_s"]
+    return {"batch_size": batch_size, "readers": results, "ratios": ratios}
 
 
 def bench_data(

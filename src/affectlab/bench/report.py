@@ -55,14 +55,14 @@ def _data_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     reads = data.get("reads")
     if reads:
-        for key, what in (
-            ("coalesced_vs_per_image", "per-image loop"),
-            ("coalesced_vs_mmap_gather", "gather"),
-        ):
-            value = reads["ratios"][key]
-            target = f"store read path vs the earlier {what}"
-            loaded = _load(reads["readers"]["coalesced_reads"])
-            out.append(_goal(target, value, f"> {READ_SPEEDUP:g}x", value > READ_SPEEDUP, loaded))
+        for suffix, batches in (("", "shuffled batches"), ("_in_order", "batches in order")):
+            for key, what in (("per_image", "per-image loop"), ("mmap_gather", "gather")):
+                value = reads["ratios"].get(f"coalesced_vs_{key}{suffix}")
+                if value is None:  # results written before in-order reads were measured
+                    continue
+                target = f"store read path vs the earlier {what}, {batches}"
+                loaded = _load(reads["readers"][f"coalesced_reads{suffix}"])
+                out.append(_goal(target, value, f"> {READ_SPEEDUP:g}x", value > READ_SPEEDUP, loaded))
     return out
 
 
@@ -154,13 +154,18 @@ def _data_rows(data: dict[str, Any]) -> list[Row]:
     reads = data.get("reads")
     if reads:
         readers = reads["readers"]
-        ref = readers["per_image_loop"]["images_per_s"]
-        for name, label in (
-            ("per_image_loop", "store reads: one preadv per image (before)"),
-            ("mmap_gather", "store reads: memory-map gather (earlier)"),
-            ("coalesced_reads", "store reads: one preadv per run (now)"),
-        ):
-            rows.append(_versus("data", label, readers[name], name, "per_image_loop", ref))
+        for suffix, batches in (("", "shuffled"), ("_in_order", "in order")):
+            if f"per_image_loop{suffix}" not in readers:
+                continue
+            ref_name = f"per_image_loop{suffix}"
+            ref = readers[ref_name]["images_per_s"]
+            for name, label in (
+                ("per_image_loop", "one preadv per image (before)"),
+                ("mmap_gather", "memory-map gather (earlier)"),
+                ("coalesced_reads", "one preadv per run (now)"),
+            ):
+                text = f"store reads, {batches}: {label}"
+                rows.append(_versus("data", text, readers[name + suffix], name + suffix, ref_name, ref))
     augment = data["augment"]
     rows.append(
         (

@@ -160,9 +160,12 @@ class StoreSplit(FaceSplit):
         breaks = (np.flatnonzero(np.diff(unique) != 1) + 1).tolist()
         starts, stops = [0, *breaks], [*breaks, len(unique)]
         first = unique[starts].tolist()
-        view = into.reshape(-1).data
+        view, offset = into.reshape(-1).data, self._offset
         for a, b, sample in zip(starts, stops, first, strict=True):
-            done = _read_exact(fd, view[a * item : b * item], self._offset + sample * item)
+            # one call per run in the common case; a large read that comes back in parts is completed
+            done = os.preadv(fd, [view[a * item : b * item]], offset + sample * item)
+            if done < (b - a) * item:
+                done += _read_exact(fd, view[a * item + done : b * item], offset + sample * item + done)
             if done < (b - a) * item:
                 where = self.folder / "images.npy"
                 raise AffectlabError(f"{where}: short read at sample {sample + done // item}; re-run prepare")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from affectlab.preprocessing.normalise import device_constants, normalise_unit, to_unit
+from affectlab.preprocessing.normalise import device_constants, normalise_tensor, normalise_unit, to_unit
 
 #: Luma weights (ITU-R BT.601) for contrast and saturation, cached per device like the normalisation.
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -178,6 +178,8 @@ def prepare_batch(
     channels_last: bool = True,
 ) -> torch.Tensor:
     """uint8 NHWC on device -> float NCHW: optional augmentation, normalisation, optional erasing."""
+    if augment is None:  # one step: on the CPU a lookup of the normalised value of each level
+        return normalise_tensor(images, mean, std, channels_last)
     x = to_unit(images, channels_last)
     if augment is not None:
         x = augment(x)
