@@ -126,10 +126,8 @@ class FaceTracker:
         side = int(np.ceil(self.options.min_face_px * self._longest / smallest))
         return int(min(own, max(self.options.min_side, side)))
 
-    def _scan(self, rgb: np.ndarray) -> list[Detection]:
-        side = self._detector_side()
-        self._scans += 1
-        self.scans += 1
+    def _detect_at(self, rgb: np.ndarray, side: int | None) -> list[Detection]:
+        """The detector on `rgb` with its input side set to `side` for this call (None: its own)."""
         own = getattr(self.detector, "max_side", None)
         with self.times.stage("detect"):
             if side is None or own is None:
@@ -139,6 +137,12 @@ class FaceTracker:
                 return self.detector.detect(rgb)
             finally:
                 self.detector.max_side = own  # type: ignore[attr-defined]
+
+    def _scan(self, rgb: np.ndarray) -> list[Detection]:
+        side = self._detector_side()
+        self._scans += 1
+        self.scans += 1
+        return self._detect_at(rgb, side)
 
     def _scan_part(self, rgb: np.ndarray, changed: Box, followed: list[Box]) -> list[Detection] | None:
         """Detect only where the picture changed (grown by the largest followed face), at a scan's
@@ -154,14 +158,8 @@ class FaceTracker:
         full = self._face_side() or own or max(width, height)
         scale = min(1.0, full / max(width, height))  # the whole frame's scan scale, kept for the part
         self.part_scans += 1
-        with self.times.stage("detect"):
-            if own is not None:
-                self.detector.max_side = max(32, round(max(x1 - x0, y1 - y0) * scale))  # type: ignore[attr-defined]
-            try:
-                dets = self.detector.detect(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
-            finally:
-                if own is not None:
-                    self.detector.max_side = own  # type: ignore[attr-defined]
+        side = max(32, round(max(x1 - x0, y1 - y0) * scale))
+        dets = self._detect_at(np.ascontiguousarray(rgb[y0:y1, x0:x1]), side)
         offset = np.array([x0, y0], np.float32)
         return [
             Detection(

@@ -35,8 +35,9 @@ def level_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """(1, 256, 3) float32: ((level / 255) - mean) / std for every uint8 level and channel, in float32."""
     levels = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
     table = (levels - np.asarray(mean, np.float32)[None, :]) / np.asarray(std, np.float32)[None, :]
-    table.setflags(write=False)
-    return np.ascontiguousarray(table.reshape(1, 256, 3))
+    table = np.ascontiguousarray(table.reshape(1, 256, 3))
+    table.setflags(write=False)  # shared through the cache
+    return table
 
 
 def lookup(crops: np.ndarray, table: np.ndarray, channels_first: bool) -> np.ndarray:
@@ -100,8 +101,8 @@ def _looked_up(
 def normalise_unit(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """[0, 1] float NCHW -> minus mean, divided by std (constants cached on the batch's device)."""
     dtype = str(x.dtype).removeprefix("torch.")
-    m = device_constants(tuple(float(v) for v in mean), str(x.device), dtype)
-    s = device_constants(tuple(float(v) for v in std), str(x.device), dtype)
+    m = device_constants(_key(mean), str(x.device), dtype)
+    s = device_constants(_key(std), str(x.device), dtype)
     return (x - m) / s
 
 

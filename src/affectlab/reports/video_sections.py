@@ -16,23 +16,20 @@ from affectlab.reports.document import Figure, Note, Section, Table, fmt
 MAX_VIDEO_ROWS = 40
 
 
+#: The pooled table's columns: (key in the video record, header).
+_POOLED = (
+    ("valence_ccc", "valence CCC"),
+    ("arousal_ccc", "arousal CCC"),
+    ("va_ccc", "mean (V+A)/2"),
+    ("valence_ccc_video_mean", "valence CCC, video mean"),
+    ("arousal_ccc_video_mean", "arousal CCC, video mean"),
+    ("expression_f1_macro", "expression F1 (macro)"),
+)
+
+
 def _pooled_table(video: dict[str, Any]) -> Table:
-    rows = []
-    for name in ("raw", "smoothed"):
-        s = video[name]
-        rows.append(
-            [
-                name,
-                fmt(s.get("valence_ccc")),
-                fmt(s.get("arousal_ccc")),
-                fmt(s.get("va_ccc")),
-                fmt(s.get("valence_ccc_video_mean")),
-                fmt(s.get("arousal_ccc_video_mean")),
-                fmt(s.get("expression_f1_macro")),
-            ]
-        )
-    headers = ["outputs", "valence CCC", "arousal CCC", "mean (V+A)/2"]
-    headers += ["valence CCC, video mean", "arousal CCC, video mean", "expression F1 (macro)"]
+    rows = [[name, *(fmt(video[name].get(key)) for key, _ in _POOLED)] for name in ("raw", "smoothed")]
+    headers = ["outputs", *(header for _, header in _POOLED)]
     return Table(
         headers, rows, caption="All annotated frames pooled (the challenge's score) and per-video means"
     )
