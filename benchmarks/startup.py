@@ -1,9 +1,10 @@
 """Start-up of `affectlab predict`: wall time minus the run's own seconds, per source tree, interleaved.
 
-Start-up is everything before the first frame is read: interpreter, imports, opening the model, building
-the detector. Each run is a fresh process (``python -c 'from affectlab.cli import main; main()' predict
-...``) with PYTHONPATH set to one of the given source trees, so the same model and clip can be timed with
-the code before and after a change, alternating so that load from elsewhere hits both alike.
+Start-up is what the command costs besides its work: the interpreter, imports, opening the model and
+building the detector before the first frame, and the exit after the last. Each run is a fresh process
+(``python -c '...'`` calling the program's entry, `run` where the tree has it, else `main`) with PYTHONPATH
+set to one of the given source trees, so the same model and clip can be timed with the code before and
+after a change, alternating so that load from elsewhere hits both alike.
 
     python benchmarks/startup.py --model run_or_model --clip clip.avi --src /old/src --src src --runs 5
 """
@@ -21,7 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-CODE = "import sys; from affectlab.cli import main; sys.argv[0] = 'affectlab'; main()"
+# The `affectlab` program's entry in each tree: `run` where it exists (its exit skips the interpreter's
+# teardown), `main` in trees from before it.
+CODE = (
+    "import sys; import affectlab.cli as c; sys.argv[0] = 'affectlab'; "
+    "getattr(c, 'run', None) and c.run(); c.main()"
+)
 
 
 def one_run(src: Path, model: Path, clip: Path, threads: int) -> dict[str, float]:

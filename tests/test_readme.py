@@ -278,7 +278,7 @@ def _serve_once(args: list[str], cwd: Path) -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     args = [a if a != "8000" else str(port) for a in args]
-    cmd = [sys.executable, "-c", "from affectlab.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from affectlab.cli import run; run()", *args]
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -258,7 +258,7 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-CLI = [sys.executable, "-c", "from affectlab.cli import main; main()"]
+CLI = [sys.executable, "-c", "from affectlab.cli import run; run()"]  # the `affectlab` program's own entry
 
 
 def run_cli(args: list[str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -80,3 +81,15 @@ def main() -> None:
     except AffectlabError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(1)
+
+
+def run() -> NoReturn:
+    """The `affectlab` program: :func:`main`, then an exit that skips the interpreter's teardown when safe."""
+    try:
+        main()
+        code: str | int | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    from affectlab.cli.leave import leave
+
+    leave(code)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from affectlab.data.synth import LAYOUTS, generate
-from affectlab.data.synth_formats import FORMATS, generate_format
+from affectlab.data.synth_names import FORMATS, LAYOUTS
 from affectlab.errors import AffectlabError
 
 
@@ -44,6 +43,8 @@ def synth(
         typer.echo(f"wrote affwild2 layout to {root}: {train} + {val} videos of {frames} frames ({size} px)")
         return
     if layout in FORMATS:
+        from affectlab.data.synth_formats import generate_format
+
         path = generate_format(out, layout, per_split=per_split, size=size, seed=seed, traps=traps)
         typer.echo(
             f"wrote a {layout} fixture to {path} ({per_split} faces per split, seed {seed}, traps {traps})"
@@ -51,6 +52,8 @@ def synth(
         return
     if layout not in LAYOUTS:
         raise AffectlabError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    from affectlab.data.synth import generate
+
     path = generate(
         out,
         train=train,

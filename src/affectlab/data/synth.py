@@ -32,6 +32,7 @@ from affectlab import __version__
 from affectlab.data.synth_classes import CLASS_TEMPLATES, VA_POLAR, sample_va
 from affectlab.data.synth_jobs import SPLIT_IDS, make_jobs, run_jobs
 from affectlab.data.synth_layouts import MANIFEST_HEADER, MARKER, OFFICIAL_HEADER, ListWriters, prepare_out
+from affectlab.data.synth_names import LAYOUTS
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES
 from affectlab.workers import refuse_worker_import
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 #: Bumped whenever the same seed would produce different bytes.
 SYNTH_VERSION = 1
-LAYOUTS: tuple[str, ...] = ("repackaged", "official", "folders", "manifest")
 #: AffectNet's manually annotated training counts per class (287,651 in all), in AFFECTNET_CLASSES order.
 AFFECTNET_TRAIN_COUNTS: tuple[int, ...] = (74874, 134415, 25459, 14090, 6378, 3803, 24882, 3750)
 

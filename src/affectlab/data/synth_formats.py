@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from affectlab.data.synth_classes import expression_for, sample_va
+from affectlab.data.synth_names import FORMATS
 from affectlab.data.synth_render import degrade, encode_jpeg, render
 from affectlab.errors import AffectlabError
 from affectlab.labels import AFFECTNET_CLASSES
 from affectlab.taxonomy import Taxonomy, load_taxonomy
 
-FORMATS: tuple[str, ...] = ("rafdb", "rafdb-original", "fer2013", "ferplus", "expw")
 #: Splits each format has (RAF-DB: train/test; FER2013 and FER+: Training/PublicTest/PrivateTest).
 FORMAT_SPLITS: dict[str, tuple[str, ...]] = {
     "rafdb": ("train", "test"),
