@@ -3,12 +3,16 @@
 - `PerImageReader`: one ``os.preadv`` per image in a Python loop (the read path before issue 17).
 - `GatherReader`: one sorted fancy-index gather from a ``np.load(mmap_mode="r")`` memory map (before that);
   fast, but every page it touches stays mapped, so the process's RSS grows with the store.
+- `BoundedMapReader`: the same gather, with the map's pages dropped (``MADV_DONTNEED``) whenever the
+  batches since the last drop may have mapped `budget_mib`: issue 17's "memory map with bounded residency",
+  measured and not adopted (see benchmarks/RESULTS.md).
 
 The library's own path is `affectlab.data.splits.StoreSplit` (one read per run of consecutive samples).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -63,3 +67,38 @@ class GatherReader:
     def close(self) -> None:
         """Drop the memory map."""
         del self.images
+
+
+#: Linux maps up to 16 pages around a faulting one (fault_around_bytes): what one image may map at most.
+FAULT_AROUND = 64 * 1024
+
+
+class BoundedMapReader:
+    """A gather from a read-only map whose resident pages are dropped each time `budget_mib` may be mapped."""
+
+    def __init__(self, store: str | Path, split: str = "train", budget_mib: int = 64) -> None:
+        path = Path(store) / split / "images.npy"
+        offset, self.item, shape = _layout(path)
+        with open(path, "rb") as fh:
+            self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        count = shape[0] * self.item
+        self.images = np.frombuffer(self.map, np.uint8, count, offset).reshape(shape)
+        self.budget, self.mapped = budget_mib << 20, 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Images (B, S, S, 3) for `indices`, in order."""
+        out = np.take(self.images, indices, axis=0)
+        # an upper bound of what the gather mapped: each image its bytes, at least one fault-around block
+        self.mapped += len(indices) * max(self.item, FAULT_AROUND)
+        if self.mapped >= self.budget:
+            self.map.madvise(mmap.MADV_DONTNEED)  # the page cache keeps the data; RSS drops
+            self.mapped = 0
+        return out
+
+    def close(self) -> None:
+        """Drop the map."""
+        del self.images
+        self.map.close()

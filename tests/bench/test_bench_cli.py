@@ -52,6 +52,10 @@ def test_cli_bench_quick_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert loaders["affectlab_store_float"]["images_per_s"] > 0 and loaders["baseline"]["load"]
     assert payload["threads"] == 1 and payload["machine"]["torch_threads"] == 1  # pinned
     assert payload["memory"]["large"]["samples"] == 400
+    reads = payload["memory"]["reads"]  # the read path again, on the large store's small images
+    assert reads["samples"] == 400 and reads["image_size"] == payload["memory"]["large"]["image_size"]
+    named = f"shuffled batches, {reads['image_size']} px"
+    assert any(t["target"].endswith(named) for t in payload["targets"])
     assert {t["target"].split()[0] for t in payload["targets"]} >= {"store", "epoch", "whole-process"}
 
 
@@ -59,8 +63,9 @@ def test_cli_bench_quick_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_run_bench_all_sections(tmp_path: Path) -> None:
     results = bench_run.run_bench(bench_plan=TINY, workdir=tmp_path)
     assert {"data", "train", "infer", "video", "memory"} <= set(results)
-    # data + read path (shuffled and in order), train, infer, memory, tracking vs per-frame on two clips
-    assert len(targets(results)) == 5 + 2 + 1 + 3 + 2
+    # data + read path (shuffled and in order), train, infer, memory + the read path on its small images,
+    # tracking vs per-frame on two clips
+    assert len(targets(results)) == 5 + 2 + 1 + (3 + 4) + 2
     assert results["speed_settings"]["loss_bit_identical"] is True
     clip = results["video"]["clips"][0]
     assert clip["per_frame"]["recall_vs_truth"] > 0.9 and clip["tracked"]["tracks"] == 2

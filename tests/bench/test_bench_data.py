@@ -64,7 +64,7 @@ def test_bench_data_well_formed(tiny_raw: Path, tiny_store: Path) -> None:
     }
     assert all(v["images_per_s"] > 0 for v in result["loaders"].values())
     assert result["ratios"]["store_float_vs_baseline"] > 0
-    names = {"per_image_loop", "mmap_gather", "coalesced_reads"}
+    names = {"per_image_loop", "mmap_gather", "bounded_map", "coalesced_reads"}
     assert set(result["reads"]["readers"]) == names | {f"{n}_in_order" for n in names}
 
 
@@ -88,8 +88,15 @@ def test_read_path_readers_agree(tiny_store: Path) -> None:
     refs = load_benchmark("store_readers")
     idx = np.array([0, 3, 4, 5, 20, 47])
     ours = open_split(tiny_store, "train").get_batch(idx)["image"]
-    for reader in (refs.PerImageReader(tiny_store), refs.GatherReader(tiny_store)):
+    bounded = refs.BoundedMapReader(tiny_store, budget_mib=1)
+    for reader in (refs.PerImageReader(tiny_store), refs.GatherReader(tiny_store), bounded):
         np.testing.assert_array_equal(reader.read(idx), ours)
+    assert bounded.mapped == 6 * refs.FAULT_AROUND  # 6 images of 3 KiB count as 6 fault-around blocks
+    for _ in range(2):  # the third read brings it to 1,152 KiB, over the 1 MiB budget: the pages go
+        np.testing.assert_array_equal(bounded.read(idx), ours)
+    assert bounded.mapped == 0
+    for reader in (refs.PerImageReader(tiny_store), refs.GatherReader(tiny_store), bounded):
         reader.close()
     result = bench_reads(tiny_store, batches=2, batch_size=8, rounds=1)
     assert all(r["images_per_s"] > 0 and len(r["load"]) == 2 for r in result["readers"].values())
+    assert result["image_size"] == 32 and result["samples"] == len(open_split(tiny_store, "train"))

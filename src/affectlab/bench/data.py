@@ -165,7 +165,8 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
     from affectlab.data import open_split
 
     refs = load_benchmark("store_readers")
-    n = len(open_split(store, "train"))
+    split = open_split(store, "train")
+    n = len(split)
     rng = np.random.default_rng(0)
     per_round = min(batches, max(1, n // batch_size))
     np.load(store / "train" / "images.npy", mmap_mode="r").sum()  # the file in the page cache for all
@@ -190,6 +191,7 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
     readers: dict[str, tuple[Callable[[], Any], Callable[[Any, np.ndarray], Any]]] = {
         "per_image_loop": (lambda: refs.PerImageReader(store), lambda r, i: r.read(i)),
         "mmap_gather": (lambda: refs.GatherReader(store), lambda r, i: r.read(i)),
+        "bounded_map": (lambda: refs.BoundedMapReader(store), lambda r, i: r.read(i)),
         "coalesced_reads": (lambda: open_split(store, "train"), lambda r, i: r.get_batch(i)["image"]),
     }
     runners = {name: timing(*reader) for name, reader in readers.items()}
@@ -200,7 +202,14 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
         ours = results[f"coalesced_reads{suffix}"]["images_per_s"]
         ratios[f"coalesced_vs_per_image{suffix}"] = ours / results[f"per_image_loop{suffix}"]["images_per_s"]
         ratios[f"coalesced_vs_mmap_gather{suffix}"] = ours / results[f"mmap_gather{suffix}"]["images_per_s"]
-    return {"batch_size": batch_size, "readers": results, "ratios": ratios}
+        ratios[f"coalesced_vs_bounded_map{suffix}"] = ours / results[f"bounded_map{suffix}"]["images_per_s"]
+    return {
+        "batch_size": batch_size,
+        "image_size": split.image_size,
+        "samples": n,
+        "readers": results,
+        "ratios": ratios,
+    }
 
 
 def bench_data(

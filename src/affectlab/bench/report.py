@@ -53,16 +53,23 @@ def _data_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             load,
         )
     ]
-    reads = data.get("reads")
-    if reads:
-        for suffix, batches in (("", "shuffled batches"), ("_in_order", "batches in order")):
-            for key, what in (("per_image", "per-image loop"), ("mmap_gather", "gather")):
-                value = reads["ratios"].get(f"coalesced_vs_{key}{suffix}")
-                if value is None:  # results written before in-order reads were measured
-                    continue
-                target = f"store read path vs the earlier {what}, {batches}"
-                loaded = _load(reads["readers"][f"coalesced_reads{suffix}"])
-                out.append(_goal(target, value, f"> {READ_SPEEDUP:g}x", value > READ_SPEEDUP, loaded))
+    if data.get("reads"):
+        out += _read_targets(data["reads"])
+    return out
+
+
+def _read_targets(reads: dict[str, Any]) -> list[dict[str, Any]]:
+    """The read path vs each earlier reader, shuffled and in order (the image size named when known)."""
+    out = []
+    size = f", {reads['image_size']} px" if reads.get("image_size") else ""
+    for suffix, batches in (("", "shuffled batches"), ("_in_order", "batches in order")):
+        for key, what in (("per_image", "per-image loop"), ("mmap_gather", "gather")):
+            value = reads["ratios"].get(f"coalesced_vs_{key}{suffix}")
+            if value is None:  # results written before in-order reads were measured
+                continue
+            target = f"store read path vs the earlier {what}, {batches}{size}"
+            loaded = _load(reads["readers"][f"coalesced_reads{suffix}"])
+            out.append(_goal(target, value, f"> {READ_SPEEDUP:g}x", value > READ_SPEEDUP, loaded))
     return out
 
 
@@ -100,6 +107,8 @@ def _memory_targets(memory: dict[str, Any]) -> list[dict[str, Any]]:
         )
     rss = memory["rss_growth"]
     out.append(_goal(f"whole-process peak RSS (VmHWM), {stores}", rss, goal, rss <= MEMORY_GROWTH))
+    if memory.get("reads"):
+        out += _read_targets(memory["reads"])
     return out
 
 
@@ -135,6 +144,28 @@ def _versus(
     )
 
 
+def _read_rows(reads: dict[str, Any], section: str) -> list[Row]:
+    """Each reader's rate, shuffled and in order, against the per-image loop."""
+    rows: list[Row] = []
+    readers = reads["readers"]
+    size = f" at {reads['image_size']} px" if reads.get("image_size") else ""
+    for suffix, batches in (("", "shuffled"), ("_in_order", "in order")):
+        if f"per_image_loop{suffix}" not in readers:
+            continue
+        ref_name = f"per_image_loop{suffix}"
+        ref = readers[ref_name]["images_per_s"]
+        for name, label in (
+            ("per_image_loop", "one preadv per image (before)"),
+            ("mmap_gather", "memory-map gather (earlier)"),
+            ("bounded_map", "memory-map gather, residency bounded to 64 MiB (tried)"),
+            ("coalesced_reads", "one preadv per run (now)"),
+        ):
+            if name + suffix in readers:  # results written before the bounded map was measured lack it
+                text = f"store reads{size}, {batches}: {label}"
+                rows.append(_versus(section, text, readers[name + suffix], name + suffix, ref_name, ref))
+    return rows
+
+
 def _data_rows(data: dict[str, Any]) -> list[Row]:
     """Loaders against the baseline (like for like, then uint8), the read path, augmentation, decoders."""
     loaders, workers, size = data["loaders"], data["workers"], data["size"]
@@ -151,21 +182,8 @@ def _data_rows(data: dict[str, Any]) -> list[Row]:
         for name, label in labels.items()
         if name in loaders
     ]
-    reads = data.get("reads")
-    if reads:
-        readers = reads["readers"]
-        for suffix, batches in (("", "shuffled"), ("_in_order", "in order")):
-            if f"per_image_loop{suffix}" not in readers:
-                continue
-            ref_name = f"per_image_loop{suffix}"
-            ref = readers[ref_name]["images_per_s"]
-            for name, label in (
-                ("per_image_loop", "one preadv per image (before)"),
-                ("mmap_gather", "memory-map gather (earlier)"),
-                ("coalesced_reads", "one preadv per run (now)"),
-            ):
-                text = f"store reads, {batches}: {label}"
-                rows.append(_versus("data", text, readers[name + suffix], name + suffix, ref_name, ref))
+    if data.get("reads"):
+        rows += _read_rows(data["reads"], "data")
     augment = data["augment"]
     rows.append(
         (
@@ -289,6 +307,8 @@ def _memory_rows(memory: dict[str, Any]) -> list[Row]:
     if memory.get("file_rss_growth") is not None:
         growth += f", {memory['file_rss_growth']:+.1%} file"
     rows.append(("memory", "growth large vs small", f"{memory['rss_growth']:+.1%} RSS", "", growth, ""))
+    if memory.get("reads"):
+        rows += _read_rows(memory["reads"], "memory")
     return rows
 
 

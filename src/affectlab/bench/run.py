@@ -17,6 +17,8 @@ from affectlab.errors import AffectlabError
 log = logging.getLogger(__name__)
 
 SECTIONS: tuple[str, ...] = ("data", "train", "infer", "video", "memory")
+#: Batches of 64 per round when the memory section times the read path on its large store.
+MEMORY_READ_BATCHES = 1024
 
 
 @dataclass
@@ -160,6 +162,11 @@ def _run_sections(
         from affectlab.bench.memory import compare_memory
 
         results["memory"] = _timed("memory", partial(compare_memory, *mem_stores), timings)
+        from affectlab.bench.data import bench_reads
+
+        # the read path again, on small images from the large store: where per-call costs show
+        reads = partial(bench_reads, mem_stores[1], MEMORY_READ_BATCHES)
+        results["memory"]["reads"] = _timed("memory reads", reads, timings)
     return results
 
 
