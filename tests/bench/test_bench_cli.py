@@ -41,8 +41,9 @@ def test_parse_only() -> None:
 def test_cli_bench_quick_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_run, "plan", lambda quick, size=None: TINY)
     out = tmp_path / "bench.json"
+    md = tmp_path / "tables.md"
     args = ["bench", "--quick", "--only", "data,memory", "--out", str(out), "--workdir", str(tmp_path / "w")]
-    args += ["--threads", "1"]
+    args += ["--threads", "1", "--markdown", str(md)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "affectlab bench" in result.output and "store" in result.output
@@ -57,6 +58,15 @@ def test_cli_bench_quick_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     named = f"shuffled batches, {reads['image_size']} px"
     assert any(t["target"].endswith(named) for t in payload["targets"])
     assert {t["target"].split()[0] for t in payload["targets"]} >= {"store", "epoch", "whole-process"}
+    # the Markdown file holds the same two tables: one line per row and per target, six columns each
+    from affectlab.bench.report import _rows
+
+    lines = md.read_text().splitlines()
+    tables = [line for line in lines if line.startswith("| ") and not line.startswith("| section")]
+    tables = [line for line in tables if not line.startswith("| issue |")]
+    assert len(tables) == len(_rows(payload)) + len(payload["targets"])
+    assert all(line.replace("\\|", "").count("|") == 7 for line in tables)
+    assert sum(line.startswith("|---") for line in lines) == 2
 
 
 @pytest.mark.slow

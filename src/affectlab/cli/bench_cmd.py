@@ -13,6 +13,9 @@ def bench(
         None, "--size", help="Image side in pixels (default 64 quick, 224 full)."
     ),
     out: Path | None = typer.Option(None, "--out", help="Write the results as JSON to this file."),
+    markdown: Path | None = typer.Option(
+        None, "--markdown", help="Write the two tables as Markdown to this file (for RESULTS.md)."
+    ),
     only: str | None = typer.Option(
         None, "--only", help="Comma-separated sections: data,train,infer,video,memory."
     ),
@@ -33,6 +36,10 @@ def bench(
     render(results)
     if out is not None:
         typer.echo(f"wrote {write_json(results, out)}")
+    if markdown is not None:
+        from affectlab.bench.markdown import write_markdown
+
+        typer.echo(f"wrote {write_markdown(results, markdown)}")
 
 
 def register(app: typer.Typer) -> None:
