@@ -91,3 +91,15 @@ def test_truncated_store_names_the_sample(tmp_path: Path) -> None:
     split.get_batch(np.arange(0, 36))
     with pytest.raises(AffectlabError, match=r"short read at sample 37; re-run prepare"):
         split.get_batch(np.arange(30, 40))
+
+
+def test_indices_out_of_range_are_named_and_the_batch_index_is_its_own(tmp_path: Path) -> None:
+    split = _split(tmp_path)
+    for bad, shown in (([3, N], f"3..{N}"), ([-N - 1, 0], f"{-N - 1}..0")):
+        with pytest.raises(AffectlabError, match=rf"index out of range for a split of {N} samples: {shown}$"):
+            split.get_batch(np.array(bad))
+    asked = np.array([2, -1, 5], dtype=np.int64)
+    batch = split.get_batch(asked)
+    assert batch["index"].tolist() == [2, N - 1, 5] and asked.tolist() == [2, -1, 5]  # caller's kept
+    asked[0] = 7
+    assert batch["index"][0] == 2
