@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from affectlab.bench.report import _fmt, _rows, targets
+from affectlab.bench.report import _rows, target_cells, targets
 
 
 def _cell(text: Any) -> str:
@@ -37,11 +37,7 @@ def to_markdown(results: dict[str, Any]) -> str:
     )
     lines = [head, ""]
     lines += _table(("section", "measurement", "value", "compared with", "ratio", "load"), _rows(results))
-    goals = []
-    for g in targets(results):
-        measured = f"{g['measured']:+.1%}" if "RSS" in g["target"] else _fmt(g["measured"])
-        issue = f"#{g['issue']}" if g.get("issue") else ""
-        goals.append((issue, g["target"], measured, g["goal"], "yes" if g["met"] else "**no**", g["load"]))
+    goals = [target_cells(g, no="**no**") for g in targets(results)]
     if goals:
         lines += ["", *_table(("issue", "target", "measured", "goal", "met", "load"), goals)]
     return "\n".join(lines) + "\n"

@@ -334,6 +334,13 @@ def _rows(results: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def target_cells(goal: dict[str, Any], yes: str = "yes", no: str = "no") -> tuple[str, ...]:
+    """One target as table cells: issue, target, measured (RSS growth as a percentage), goal, met, load."""
+    measured = f"{goal['measured']:+.1%}" if "RSS" in goal["target"] else _fmt(goal["measured"])
+    issue = f"#{goal['issue']}" if goal.get("issue") else ""
+    return issue, goal["target"], measured, goal["goal"], yes if goal["met"] else no, goal.get("load", "")
+
+
 def render(results: dict[str, Any], console: Console | None = None) -> None:
     """Print machine info, the ratio table and the targets table."""
     console = console or Console()
@@ -357,10 +364,7 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         for col in ("issue", "target", "measured", "goal", "met", "load"):
             tt.add_column(col)
         for g in goals:
-            measured = f"{g['measured']:+.1%}" if "RSS" in g["target"] else _fmt(g["measured"])
-            met = "[green]yes[/]" if g["met"] else "[red]no[/]"
-            issue = f"#{g['issue']}" if g.get("issue") else ""
-            tt.add_row(issue, g["target"], measured, g["goal"], met, g.get("load", ""))
+            tt.add_row(*target_cells(g, yes="[green]yes[/]", no="[red]no[/]"))
         console.print(tt)
 
 
