@@ -179,19 +179,29 @@ def test_resume_refuses_other_data_classes_or_architecture(tmp_path: Path, store
     last = run / "checkpoints" / "last.ckpt"
     before = _sha(last)
     cases = {
-        "other store": (["resume=true", f"data.path={stores['8_margin']}"], r"dataset path was"),
+        "other store": (["resume=true", f"data.path={stores['8']}"], r"dataset path was"),
+        "other crop margin": (
+            ["resume=true", f"data.path={stores['8_margin']}"],
+            r"preprocess was \{.*'crop_margin': 0\.1.*\} \(run\.json\), now \{.*'crop_margin': 0\.3",
+        ),
         "7 vs 8 classes": (
             ["resume=true", f"data.path={stores['7']}", "data.num_classes=7"],
-            r"class_names was \[.*'contempt'\], now \[(?!.*contempt)",
+            r"class_names was \[.*'contempt'\] \(run\.json\), now \[(?!.*contempt)",
         ),
-        "architecture": (["resume=true", "model.arch=resnet18"], r"arch was 'mobilenet_v2', now 'resnet18'"),
+        "architecture": (
+            ["resume=true", "model.arch=resnet18"],
+            r"arch was 'mobilenet_v2' \(run\.json\), now 'resnet18'",
+        ),
     }
     for name, (overrides, pattern) in cases.items():
         with pytest.raises(AffectlabError, match=rf"cannot resume {run}: {pattern}"):
             train(base, overrides)
         assert _sha(last) == before, f"{name}: the checkpoint changed"
-    # The same folder re-prepared with other settings: same path, another manifest.
-    prepare(stores["raw"], store, 32, margin=0.3, workers=0, progress=False)
+    # The same folder re-prepared from other faces: same path, settings and sizes, another manifest.
+    from affectlab.data.synth import generate
+
+    other = generate(tmp_path / "raw2", train=160, val=40, size=32, seed=1, workers=1, progress=False)
+    prepare(other, store, 32, workers=0, progress=False)
     with pytest.raises(AffectlabError, match=rf"cannot resume {run}: dataset manifest_sha256 was"):
         train(base, ["resume=true"])
     assert _sha(last) == before

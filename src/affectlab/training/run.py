@@ -332,8 +332,8 @@ def train(
     run_info["speed"] = speed
     _say_left_out(run_info["tasks"])
     if cfg.resume:
+        _check_resume(out, run_info)  # other data, classes or architecture first: that is the real problem
         check_not_finished(out, cfg.trainer.max_epochs)
-        _check_resume(out, run_info)
         _keep_old_csv(out)
     weights = _class_weights(dm, len(dm.class_names)) if cfg.loss.class_weights == "balanced" else None
     module = AffectModule(
