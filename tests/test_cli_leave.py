@@ -100,5 +100,6 @@ def test_the_program_exits_as_main_does(args: list[str]) -> None:
     entry = "import sys; from affectlab.cli import {0}; sys.argv[0] = 'affectlab'; {0}()"
     by_main = _python("-c", entry.format("main"), *args)
     by_run = _python("-c", entry.format("run"), *args)
-    assert by_run.returncode == by_main.returncode != 0 or args == ["--version"]
+    assert by_run.returncode == by_main.returncode
+    assert (by_main.returncode == 0) == (args == ["--version"])  # only --version succeeds
     assert (by_run.stdout, by_run.stderr) == (by_main.stdout, by_main.stderr)

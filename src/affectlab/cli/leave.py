@@ -26,7 +26,7 @@ def exit_status(code: str | int | None) -> int:
     if code is None:
         return 0
     if isinstance(code, int):
-        return code & 0xFF if code >= 0 else code % 256
+        return code % 256  # what the OS keeps of it, negative codes included
     print(code, file=sys.stderr)
     return 1
 

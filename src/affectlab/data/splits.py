@@ -176,7 +176,7 @@ class StoreSplit(FaceSplit):
 
     def _finish_run(self, fd: int, run: memoryview, offset: int, got: int) -> None:
         """Complete a read that came back in parts (large runs); name the sample where the file ends."""
-        done = got + _read_exact(fd, run[got:], offset + got) if got > 0 else got
+        done = got + _read_exact(fd, run[got:], offset + got)
         if done < len(run):
             sample = (offset - self._offset + done) // self._item_bytes
             where = self.folder / "images.npy"
