@@ -126,6 +126,60 @@ def test_store_checks_on_open(tmp_path: Path) -> None:
         open_store(out)
 
 
+def _digest_by_hand(images: np.ndarray) -> str:
+    """The store's image checksum from an in-memory array: its shape, then 64 evenly spaced rows."""
+    import hashlib
+
+    digest = hashlib.sha256(repr(images.shape).encode())
+    for row in sorted({int(v) for v in np.linspace(0, len(images) - 1, min(len(images), 64))}):
+        digest.update(images[row].tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 300])
+def test_image_checksum_reads_the_rows_it_covers(tmp_path: Path, count: int) -> None:
+    from affectlab.data.store import file_sample_digest
+
+    images = np.random.default_rng(count).integers(0, 256, (count, 4, 4, 3), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    assert file_sample_digest(tmp_path / "images.npy") == (
+        (count, 4, 4, 3),
+        np.uint8,
+        _digest_by_hand(images),
+    )
+
+
+def test_store_images_checked_on_open_without_a_memory_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_official(tmp_path / "src", bad=False)
+    out = prepare(src, tmp_path / "store", 16, workers=0, progress=False)
+    images = out / "train" / "images.npy"
+    pristine = images.read_bytes()
+    expected = np.load(images)
+
+    def no_map(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the store was memory-mapped")
+
+    # opening, verifying and reading a store maps nothing: the OS may map whole 2 MiB folios per touch
+    monkeypatch.setattr(np.memmap, "__new__", no_map)
+    np.testing.assert_array_equal(open_store(out).split("train").get_batch(np.arange(12))["image"], expected)
+    images.write_bytes(pristine[:-1])  # one byte short
+    with pytest.raises(AffectlabError, match=r"images\.npy: unreadable .*re-run `affectlab prepare`"):
+        open_store(out)
+    flipped = bytearray(pristine)
+    flipped[-1] ^= 1  # the last row is always in the sample
+    images.write_bytes(bytes(flipped))
+    with pytest.raises(AffectlabError, match=r"images\.npy: image checksum differs"):
+        open_store(out)
+    np.save(images, expected[:, :8])
+    with pytest.raises(AffectlabError, match=r"shape \(12, 8, 16, 3\) uint8, expected \(12, 16, 16, 3\)"):
+        open_store(out)
+    images.write_bytes(b"not an array")
+    with pytest.raises(AffectlabError, match=r"images\.npy: unreadable"):
+        open_store(out)
+
+
 def test_prepare_refuses_foreign_folder_and_bad_size(tmp_path: Path) -> None:
     src = make_official(tmp_path / "src", n_train=2, n_val=1, bad=False)
     (tmp_path / "busy").mkdir()

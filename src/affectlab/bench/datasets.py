@@ -69,7 +69,7 @@ def make_store(raw: Path, out: Path, size: int) -> Path:
 
 def tile_store(src: Path, out: Path, count: int, split: str = "train", chunk: int = 8192) -> Path:
     """Write a valid store whose `split` holds `count` samples: the source split's samples repeated."""
-    from affectlab.data.store import MANIFEST, open_store, sample_digest
+    from affectlab.data.store import MANIFEST, file_sample_digest, open_store
     from affectlab.io import file_sha256
 
     store = open_store(src)
@@ -99,8 +99,8 @@ def tile_store(src: Path, out: Path, count: int, split: str = "train", chunk: in
         stop = min(start + chunk, count)
         images[start:stop] = base[np.arange(start, stop) % n]
     images.flush()
-    digest = sample_digest(images)
     del images
+    _, _, digest = file_sample_digest(folder / "images.npy")
     order = np.arange(count) % n
     with np.load(src / split / "labels.npz") as labels:
         np.savez(folder / "labels.npz", **{k: labels[k][order] for k in labels.files})  # type: ignore[arg-type]

@@ -194,14 +194,19 @@ def _read_exact(fd: int, buffer: memoryview, offset: int) -> int:
     return done
 
 
-def _npy_layout(path: Path) -> tuple[int, int]:
-    """Return (data offset, bytes per sample) of a C-ordered uint8 .npy file."""
+def npy_header(path: Path) -> tuple[int, tuple[int, ...], np.dtype, bool]:
+    """Return (data offset, shape, dtype, Fortran order) of a .npy file (ValueError: not one)."""
     with open(path, "rb") as fh:
         major, _ = np.lib.format.read_magic(fh)
         fmt = np.lib.format
         read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
         shape, fortran, dtype = read_header(fh)
-        offset = fh.tell()
+        return fh.tell(), tuple(shape), dtype, bool(fortran)
+
+
+def _npy_layout(path: Path) -> tuple[int, int]:
+    """Return (data offset, bytes per sample) of a C-ordered uint8 .npy file."""
+    offset, shape, dtype, fortran = npy_header(path)
     if fortran or dtype != np.uint8 or len(shape) != 4:
         raise AffectlabError(f"{path}: expected a C-ordered uint8 (N, S, S, 3) array, found {dtype} {shape}")
     return offset, int(np.prod(shape[1:]))

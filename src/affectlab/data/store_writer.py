@@ -29,7 +29,7 @@ from affectlab.data.store import (
     PENDING,
     REPORT,
     SPLIT_FILES,
-    sample_digest,
+    file_sample_digest,
     store_entries,
 )
 from affectlab.data.validation import (
@@ -213,7 +213,7 @@ def _write_splits(
                     f"{out_path} [{split}]",
                     f"none of the {len(records)} images of the {split} split was usable",
                 )
-            images = np.load(out_path / split / "images.npy", mmap_mode="r")
+            _, _, images_digest = file_sample_digest(out_path / split / "images.npy")
             splits[split] = {
                 "count": count,
                 "per_class": report.counts.get(split, {}),
@@ -221,10 +221,9 @@ def _write_splits(
                 "checksums": {
                     "labels_sha256": file_sha256(out_path / split / "labels.npz"),
                     "ids_sha256": file_sha256(out_path / split / "ids.txt"),
-                    "images_sample_sha256": sample_digest(images),
+                    "images_sample_sha256": images_digest,
                 },
             }
-            del images
     return splits
 
 
