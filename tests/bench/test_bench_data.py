@@ -88,15 +88,31 @@ def test_read_path_readers_agree(tiny_store: Path) -> None:
     refs = load_benchmark("store_readers")
     idx = np.array([0, 3, 4, 5, 20, 47])
     ours = open_split(tiny_store, "train").get_batch(idx)["image"]
-    bounded = refs.BoundedMapReader(tiny_store, budget_mib=1)
+    bounded = refs.BoundedMapReader(tiny_store, budget_mib=0)
     for reader in (refs.PerImageReader(tiny_store), refs.GatherReader(tiny_store), bounded):
         np.testing.assert_array_equal(reader.read(idx), ours)
-    assert bounded.mapped == 6 * refs.FAULT_AROUND  # 6 images of 3 KiB count as 6 fault-around blocks
-    for _ in range(2):  # the third read brings it to 1,152 KiB, over the 1 MiB budget: the pages go
-        np.testing.assert_array_equal(bounded.read(idx), ours)
-    assert bounded.mapped == 0
+    # the map's pages count in the file-backed RSS until a drop (budget 0: every read drops them)
+    assert bounded.drops == 1
+    np.testing.assert_array_equal(bounded.read(idx), ours)
+    assert bounded.drops == 2
+    roomy = refs.BoundedMapReader(tiny_store, budget_mib=1 << 20)
+    roomy.read(idx)
+    assert roomy.drops == 0 and roomy._shared_pages() > roomy.base  # the pages read stay mapped
+    roomy.close()
     for reader in (refs.PerImageReader(tiny_store), refs.GatherReader(tiny_store), bounded):
         reader.close()
+    # behind the library's get_batch, every reader gives the library's whole batch: unsorted, repeated and
+    # negative indices included
+    split = open_split(tiny_store, "train")
+    mixed = np.array([47, 3, -1, 3, 0, 20])
+    want = split.get_batch(mixed)
+    for make in (refs.PerImageReader, refs.GatherReader, refs.BoundedMapReader):
+        wrapped = refs.ThroughGetBatch(split, make(tiny_store))
+        got = wrapped.get_batch(mixed)
+        assert got.keys() == want.keys() and len(wrapped) == len(split)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+        wrapped.close()
     result = bench_reads(tiny_store, batches=2, batch_size=8, rounds=1)
     assert all(r["images_per_s"] > 0 and len(r["load"]) == 2 for r in result["readers"].values())
     assert result["image_size"] == 32 and result["samples"] == len(open_split(tiny_store, "train"))

@@ -161,7 +161,10 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
     Every round opens each reader afresh (a new memory map faults its pages in again, as in a new epoch)
     and reads `batches` batches of distinct samples: sorted random ones (a shuffled training epoch) and, as
     ``*_in_order``, consecutive ones (evaluation, the device-resident copy); images/s, median of the rounds.
+    Every reader runs behind the same ``get_batch`` (index checks, label lookups): only the image reads
+    differ. ``page_cache``: how the OS held the file (large folios or single pages), which moves every rate.
     """
+    from affectlab.bench.machine import page_cache_folios
     from affectlab.data import open_split
 
     refs = load_benchmark("store_readers")
@@ -169,17 +172,17 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
     n = len(split)
     rng = np.random.default_rng(0)
     per_round = min(batches, max(1, n // batch_size))
-    np.load(store / "train" / "images.npy", mmap_mode="r").sum()  # the file in the page cache for all
+    images_file = store / "train" / "images.npy"
+    np.load(images_file, mmap_mode="r").sum()  # the file in the page cache for all
+    page_cache = page_cache_folios(images_file)
 
-    def timing(
-        make: Callable[[], Any], read: Callable[[Any, np.ndarray], Any], in_order: bool = False
-    ) -> Callable[[], dict]:
+    def timing(make: Callable[[], Any], in_order: bool = False) -> Callable[[], dict]:
         def run() -> dict[str, float]:
             order = np.arange(n) if in_order else rng.permutation(n)
             reader = make()
             started = time.perf_counter()
             for b in range(per_round):
-                read(reader, np.sort(order[b * batch_size : (b + 1) * batch_size]))
+                reader.get_batch(np.sort(order[b * batch_size : (b + 1) * batch_size]))
             seconds = time.perf_counter() - started
             if hasattr(reader, "close"):
                 reader.close()
@@ -188,14 +191,17 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
 
         return run
 
-    readers: dict[str, tuple[Callable[[], Any], Callable[[Any, np.ndarray], Any]]] = {
-        "per_image_loop": (lambda: refs.PerImageReader(store), lambda r, i: r.read(i)),
-        "mmap_gather": (lambda: refs.GatherReader(store), lambda r, i: r.read(i)),
-        "bounded_map": (lambda: refs.BoundedMapReader(store), lambda r, i: r.read(i)),
-        "coalesced_reads": (lambda: open_split(store, "train"), lambda r, i: r.get_batch(i)["image"]),
+    def behind_get_batch(make: Callable[[], Any]) -> Callable[[], Any]:
+        return lambda: refs.ThroughGetBatch(split, make())
+
+    readers: dict[str, Callable[[], Any]] = {
+        "per_image_loop": behind_get_batch(lambda: refs.PerImageReader(store)),
+        "mmap_gather": behind_get_batch(lambda: refs.GatherReader(store)),
+        "bounded_map": behind_get_batch(lambda: refs.BoundedMapReader(store)),
+        "coalesced_reads": lambda: open_split(store, "train"),
     }
-    runners = {name: timing(*reader) for name, reader in readers.items()}
-    runners.update({f"{name}_in_order": timing(*reader, in_order=True) for name, reader in readers.items()})
+    runners = {name: timing(make) for name, make in readers.items()}
+    runners.update({f"{name}_in_order": timing(make, in_order=True) for name, make in readers.items()})
     results = interleaved(runners, rounds)
     ratios = {}
     for suffix in ("", "_in_order"):
@@ -207,6 +213,7 @@ def bench_reads(store: Path, batches: int, batch_size: int = BATCH, rounds: int 
         "batch_size": batch_size,
         "image_size": split.image_size,
         "samples": n,
+        "page_cache": page_cache,
         "readers": results,
         "ratios": ratios,
     }

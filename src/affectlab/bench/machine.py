@@ -76,3 +76,61 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("MemTotal:"):
                 info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
     return info
+
+
+#: /proc/kpageflags bits of a page that belongs to a large folio (its first page, or one of the rest).
+_COMPOUND_HEAD, _COMPOUND_TAIL = 15, 16
+
+
+def page_cache_folios(path: str | Path, samples: int = 2048) -> dict[str, Any] | None:
+    """How the OS caches `path` now: the share of sampled pages held in large folios (None: unknown here).
+
+    Reading a store costs 2-4x more when its page cache is in single 4 KiB pages than in large folios (a
+    fault or a copy per page instead of per folio), and which one a file gets depends on the memory free
+    when it was cached, so the bench records it beside every read rate. Linux only, and it needs the
+    page-frame numbers that /proc/self/pagemap shows only to privileged users.
+    """
+    import mmap
+
+    import numpy as np
+
+    pagemap, flags = Path("/proc/self/pagemap"), Path("/proc/kpageflags")
+    size = Path(path).stat().st_size
+    if size == 0 or not os.access(flags, os.R_OK) or not pagemap.exists():
+        return None
+    page = mmap.PAGESIZE
+    pages = np.unique(np.linspace(0, (size - 1) // page, min(samples, size // page + 1)).astype(np.int64))
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        data = np.frombuffer(view, np.uint8)
+        int(data[pages * page].sum())  # map the sampled pages (the file is read, not changed)
+        start = data.ctypes.data // page
+        entries = _pread_u64(pagemap, start + pages)
+        del data
+    if entries is None:
+        return None
+    present = (entries >> np.uint64(63)) & np.uint64(1) == 1
+    frames = entries[present] & np.uint64((1 << 55) - 1)
+    if not len(frames) or not frames.all():  # unprivileged: every frame number reads as 0
+        return None
+    bits = _pread_u64(flags, frames.astype(np.int64))
+    if bits is None:
+        return None
+    large = ((bits >> np.uint64(_COMPOUND_HEAD)) | (bits >> np.uint64(_COMPOUND_TAIL))) & np.uint64(1)
+    return {"pages_sampled": len(frames), "large_folio_share": round(float(large.mean()), 4)}
+
+
+def _pread_u64(path: Path, positions: Any) -> Any:
+    """The 8-byte entries at `positions` of a /proc table (one positioned read each); None if unreadable."""
+    import numpy as np
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        raw = b"".join(os.pread(fd, 8, int(p) * 8) for p in positions)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return np.frombuffer(raw, np.uint64) if len(raw) == 8 * len(positions) else None

@@ -62,6 +62,8 @@ def _read_targets(reads: dict[str, Any]) -> list[dict[str, Any]]:
     """The read path vs each earlier reader, shuffled and in order (the image size named when known)."""
     out = []
     size = f", {reads['image_size']} px" if reads.get("image_size") else ""
+    if reads.get("page_cache"):
+        size += f" (page cache {reads['page_cache']['large_folio_share']:.0%} in large folios)"
     for suffix, batches in (("", "shuffled batches"), ("_in_order", "batches in order")):
         for key, what in (("per_image", "per-image loop"), ("mmap_gather", "gather")):
             value = reads["ratios"].get(f"coalesced_vs_{key}{suffix}")
@@ -149,6 +151,10 @@ def _read_rows(reads: dict[str, Any], section: str) -> list[Row]:
     rows: list[Row] = []
     readers = reads["readers"]
     size = f" at {reads['image_size']} px" if reads.get("image_size") else ""
+    cache = reads.get("page_cache")
+    if cache:  # what moves every rate below by 2-4x (see bench.machine.page_cache_folios)
+        share = f"{cache['large_folio_share']:.0%} of {cache['pages_sampled']:,} sampled pages"
+        rows.append((section, f"store file{size}: page cache in large folios", share, "", "", ""))
     for suffix, batches in (("", "shuffled"), ("_in_order", "in order")):
         if f"per_image_loop{suffix}" not in readers:
             continue
