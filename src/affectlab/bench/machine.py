@@ -85,10 +85,10 @@ _COMPOUND_HEAD, _COMPOUND_TAIL = 15, 16
 def page_cache_folios(path: str | Path, samples: int = 2048) -> dict[str, Any] | None:
     """How the OS caches `path` now: the share of sampled pages held in large folios (None: unknown here).
 
-    Reading a store costs 2-4x more when its page cache is in single 4 KiB pages than in large folios (a
-    fault or a copy per page instead of per folio), and which one a file gets depends on the memory free
-    when it was cached, so the bench records it beside every read rate. Linux only, and it needs the
-    page-frame numbers that /proc/self/pagemap shows only to privileged users.
+    A memory map reads a store up to 2x slower when its page cache is in single 4 KiB pages than in large
+    folios (a fault per page instead of per folio; positioned reads 1.0-1.3x), and which one a file gets
+    depends on the memory free when it was cached, so the bench records it beside every read rate. Linux
+    only, and it needs the page-frame numbers that /proc/self/pagemap shows only to privileged users.
     """
     import mmap
 

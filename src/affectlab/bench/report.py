@@ -152,7 +152,7 @@ def _read_rows(reads: dict[str, Any], section: str) -> list[Row]:
     readers = reads["readers"]
     size = f" at {reads['image_size']} px" if reads.get("image_size") else ""
     cache = reads.get("page_cache")
-    if cache:  # what moves every rate below by 2-4x (see bench.machine.page_cache_folios)
+    if cache:  # what moves the rates below, the memory maps' most (see bench.machine.page_cache_folios)
         share = f"{cache['large_folio_share']:.0%} of {cache['pages_sampled']:,} sampled pages"
         rows.append((section, f"store file{size}: page cache in large folios", share, "", "", ""))
     for suffix, batches in (("", "shuffled"), ("_in_order", "in order")):
