@@ -20,15 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlab.data.splits import FaceSplit
+from affectlab.data.splits import FaceSplit, npy_header
 
 
 def _layout(path: Path) -> tuple[int, int, tuple[int, ...]]:
-    with open(path, "rb") as fh:
-        major, _ = np.lib.format.read_magic(fh)
-        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, _, _ = read(fh)
-        return fh.tell(), int(np.prod(shape[1:])), tuple(shape)
+    offset, shape, _, _ = npy_header(path)
+    return offset, int(np.prod(shape[1:])), shape
 
 
 class PerImageReader:
